@@ -1,0 +1,1 @@
+"""Streamlit + plotly dashboard over the gold tables."""

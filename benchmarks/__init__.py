@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m benchmarks NAME [options]` runs one and prints a report with its baseline beside it."""

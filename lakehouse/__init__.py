@@ -1,0 +1,1 @@
+"""Shared plumbing of the wearable-analytics lakehouse: settings, Spark session, local Kafka broker, CLI."""

@@ -1,0 +1,309 @@
+"""A real single-node Apache Kafka broker (KRaft) on 127.0.0.1, its jars from Maven Central.
+
+The jars are resolved once with the Ivy jar that ships inside pyspark (no Maven install needed) into the
+project's cache directory; the broker's data and log live under `<data_dir>/kafka`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from lakehouse.settings import Settings
+
+log = logging.getLogger(__name__)
+
+KAFKA_VERSION = "4.1.1"
+SCALA_VERSION = "2.13"
+LOG4J_VERSION = "2.24.3"
+DEFAULT_PARTITIONS = 2
+
+
+class BrokerError(RuntimeError):
+    """The local broker cannot be installed, started or reached; the message is one line for the user."""
+
+
+def _ivy_jar() -> Path:
+    import pyspark
+
+    jars = sorted((Path(pyspark.__file__).parent / "jars").glob("ivy-*.jar"))
+    if not jars:
+        raise BrokerError("pyspark's bundled Ivy jar was not found; reinstall requirements.txt")
+    return jars[-1]
+
+
+def java_executable() -> str:
+    """Path of a Java 17+ runtime, or a one-line error."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    if not java or not Path(java).exists():
+        raise BrokerError("Java 17 or newer is needed for Kafka and Spark, but no `java` was found on PATH")
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    match = re.search(r'version "(\d+)', out)
+    if not match or int(match.group(1)) < 17:
+        raise BrokerError(f"Java 17 or newer is needed; `{java} -version` says: {out.splitlines()[0] if out else '?'}")
+    return java
+
+
+_IVY_XML = """<ivy-module version="2.0">
+  <info organisation="local" module="wearable-lakehouse-kafka"/>
+  <dependencies>
+    <dependency org="org.apache.kafka" name="kafka_{scala}" rev="{kafka}" conf="default"/>
+    <dependency org="org.apache.kafka" name="kafka-tools" rev="{kafka}" conf="default"/>
+    <dependency org="org.apache.logging.log4j" name="log4j-slf4j-impl" rev="{log4j}" conf="default"/>
+  </dependencies>
+</ivy-module>
+"""
+
+
+def ensure_kafka_jars(cache_dir: Path) -> Path:
+    """Resolve Kafka's jars from Maven Central once; return the directory holding them."""
+    lib = cache_dir / f"kafka_{SCALA_VERSION}-{KAFKA_VERSION}" / "lib"
+    done = lib / ".complete"
+    if done.exists():
+        return lib
+    java = java_executable()
+    lib.mkdir(parents=True, exist_ok=True)
+    ivy_xml = lib.parent / "ivy.xml"
+    ivy_xml.write_text(_IVY_XML.format(scala=SCALA_VERSION, kafka=KAFKA_VERSION, log4j=LOG4J_VERSION))
+    log.info("downloading Apache Kafka %s jars from Maven Central into %s (first run only)", KAFKA_VERSION, lib)
+    cmd = [
+        java, "-jar", str(_ivy_jar()), "-ivy", str(ivy_xml), "-confs", "default",
+        "-cache", str(cache_dir / "ivy" / "cache"),
+        "-retrieve", str(lib / "[artifact]-[revision](-[classifier]).[ext]"),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0 or not any(lib.glob("kafka_*.jar")):
+        tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
+        raise BrokerError(f"could not download Kafka {KAFKA_VERSION} from Maven Central: {tail}")
+    done.write_text(KAFKA_VERSION)
+    return lib
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child still answers kill(0); treat it as gone
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+@dataclass
+class LocalBroker:
+    """One KRaft broker+controller process; its state lives in `data_dir`."""
+
+    data_dir: Path
+    cache_dir: Path
+    port: int = 9092
+    controller_port: int = 9093
+    host: str = "127.0.0.1"
+    heap: str = "512m"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalBroker:
+        host, _, port = settings.kafka_bootstrap_servers.partition(":")
+        return cls(data_dir=settings.data_dir / "kafka", cache_dir=settings.cache_dir, host=host or "127.0.0.1",
+                   port=int(port or 9092), controller_port=int(port or 9092) + 1)  # fmt: skip
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "broker.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "broker.log"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _pid_alive(pid) else None
+
+    def is_running(self) -> bool:
+        return self.pid() is not None and port_open(self.host, self.port)
+
+    def _write_config(self) -> Path:
+        logs = (self.data_dir / "logs").resolve()
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{self.host}:{self.controller_port}",
+            "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(logs),
+            "num.partitions": str(DEFAULT_PARTITIONS),
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "4",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "false",
+            "log.retention.hours": "-1",
+        }
+        config = self.data_dir / "server.properties"
+        config.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        log4j = self.data_dir / "log4j2.properties"
+        log4j.write_text(
+            "rootLogger.level = WARN\nrootLogger.appenderRef.stdout.ref = STDOUT\n"
+            "appender.stdout.type = Console\nappender.stdout.name = STDOUT\n"
+            "appender.stdout.layout.type = PatternLayout\nappender.stdout.layout.pattern = [%d] %p %m (%c)%n\n"
+            "logger.kafka.name = kafka.server.KafkaRaftServer\nlogger.kafka.level = INFO\n"
+        )
+        return config
+
+    def _java_cmd(self, main: str, *args: str) -> list[str]:
+        lib = ensure_kafka_jars(self.cache_dir)
+        return [
+            java_executable(), f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={(self.data_dir / 'log4j2.properties').resolve()}",
+            "-cp", f"{lib}/*", main, *args,
+        ]  # fmt: skip
+
+    def start(self, timeout: float = 90.0) -> str:
+        """Start the broker (or reuse the running one) and return its bootstrap address."""
+        if self.is_running():
+            log.info("Kafka broker already running at %s (pid %s)", self.bootstrap, self.pid())
+            return self.bootstrap
+        for port in (self.port, self.controller_port):
+            if port_open(self.host, port):
+                raise BrokerError(f"port {self.host}:{port} is already in use by another process; free it or set "
+                                  "KAFKA_BOOTSTRAP_SERVERS to use an existing cluster")  # fmt: skip
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = self._write_config()
+        if not (self.data_dir / "logs" / "meta.properties").exists():
+            cluster_id = _kafka_cluster_id()
+            fmt = subprocess.run(self._java_cmd("kafka.tools.StorageTool", "format", "-t", cluster_id,
+                                                "-c", str(config), "--ignore-formatted"),
+                                 capture_output=True, text=True)  # fmt: skip
+            if fmt.returncode != 0:
+                raise BrokerError(f"formatting Kafka storage failed: {(fmt.stderr or fmt.stdout).strip()[-300:]}")
+        with open(self.log_file, "ab") as out:
+            proc = subprocess.Popen(self._java_cmd("kafka.Kafka", str(config)), stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        self.pid_file.write_text(str(proc.pid))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise BrokerError(f"Kafka broker exited with code {proc.returncode}; see {self.log_file}")
+            if port_open(self.host, self.port) and _metadata_ok(self.bootstrap):
+                log.info("Kafka broker %s up at %s (pid %s)", KAFKA_VERSION, self.bootstrap, proc.pid)
+                return self.bootstrap
+            time.sleep(0.2)  # polling the broker's port, bounded by the deadline
+        self.stop()
+        raise BrokerError(f"Kafka broker did not answer within {timeout:.0f}s; see {self.log_file}")
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop the broker cleanly (SIGTERM, then SIGKILL after `timeout`); False if none was running."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            _reap(pid)
+            time.sleep(0.1)
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            _reap(pid)
+        self.pid_file.unlink(missing_ok=True)
+        log.info("Kafka broker (pid %s) stopped", pid)
+        return True
+
+    def status(self) -> dict[str, object]:
+        pid = self.pid()
+        return {"bootstrap": self.bootstrap, "pid": pid, "running": self.is_running(), "data_dir": str(self.data_dir),
+                "log": str(self.log_file), "version": KAFKA_VERSION}  # fmt: skip
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _kafka_cluster_id() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _metadata_ok(bootstrap: str) -> bool:
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=2)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+        return False
+
+
+def create_topics(bootstrap: str, topics: list[str], partitions: int = DEFAULT_PARTITIONS) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        existing = set(admin.list_topics(timeout=15).topics)
+    except Exception as exc:  # noqa: BLE001
+        raise BrokerError(f"Kafka at {bootstrap} is not reachable: {exc}") from exc
+    missing = [t for t in topics if t not in existing]
+    if not missing:
+        return []
+    futures = admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing])
+    created = []
+    for topic, future in futures.items():
+        try:
+            future.result(timeout=30)
+            created.append(topic)
+        except Exception as exc:  # noqa: BLE001
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise BrokerError(f"could not create topic {topic}: {exc}") from exc
+    return created
+
+
+def ensure_kafka(settings: Settings) -> str:
+    """Start the local broker unless KAFKA_BOOTSTRAP_SERVERS names a cluster; create the contract's topics."""
+    if settings.kafka_external:
+        log.info("using the Kafka cluster at %s (KAFKA_BOOTSTRAP_SERVERS); starting no broker",
+                 settings.kafka_bootstrap_servers)  # fmt: skip
+        bootstrap = settings.kafka_bootstrap_servers
+    else:
+        bootstrap = LocalBroker.from_settings(settings).start()
+    create_topics(bootstrap, list(settings.topics.values()))
+    return bootstrap

@@ -1,0 +1,5 @@
+"""Placeholder: `up`, `down`, `status` of the whole local stack."""
+
+
+def add_stack_parsers(sub) -> None:
+    pass

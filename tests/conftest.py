@@ -1,0 +1,79 @@
+"""Session-scoped real parts: one local Spark (Delta + Kafka source) and one real Kafka broker (KRaft)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+from lakehouse.kafka_broker import LocalBroker, create_topics
+from lakehouse.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _free_port_pair() -> int:
+    """A port p such that p and p+1 are both free (broker and controller listeners)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as a, socket.socket() as b:
+            try:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 1))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no two adjacent free ports on 127.0.0.1")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real broker: the cluster in KAFKA_BOOTSTRAP_SERVERS if set, else a fresh local KRaft broker."""
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield external
+        return
+    port = _free_port_pair()
+    broker = LocalBroker(data_dir=tmp_path_factory.mktemp("kafka"), cache_dir=Settings.from_env().cache_dir,
+                         port=port, controller_port=port + 1)  # fmt: skip
+    broker.start()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, kafka_bootstrap: str) -> Settings:
+    """Settings for one test: its own lakehouse, source database and topic prefix on the shared broker."""
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    s = Settings.from_env(
+        {},
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_external=True,
+        kafka_topic_prefix=prefix,
+        source_db_url=str(tmp_path / "source.db"),
+        lakehouse_dir=tmp_path / "lakehouse",
+        data_dir=tmp_path / "data",
+    )
+    create_topics(kafka_bootstrap, list(s.topics.values()))
+    return s
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory):
+    """One local SparkSession for the whole run, built by the project's own factory."""
+    from lakehouse.spark import get_spark
+
+    base = tmp_path_factory.mktemp("spark")
+    session = get_spark(Settings.from_env({}, lakehouse_dir=base), app_name="tests",
+                        extra_conf={"spark.sql.shuffle.partitions": "2"})  # fmt: skip
+    yield session
+    session.stop()
