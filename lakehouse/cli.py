@@ -57,8 +57,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_group(name: str, add_parser, argv: list[str] | None = None) -> int:
+    """`python -m <name> ...`: the same handlers as `lakehouse <name> ...`."""
+    parser = argparse.ArgumentParser(prog="python -m")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        return _dispatch(parser, [name, "--help"])
+    return _dispatch(parser, [name, *args])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    return _dispatch(build_parser(), argv)
+
+
+def _dispatch(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     try:

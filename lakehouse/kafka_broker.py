@@ -6,6 +6,7 @@ project's cache directory; the broker's data and log live under `<data_dir>/kafk
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -68,11 +69,18 @@ _IVY_XML = """<ivy-module version="2.0">
 def ensure_kafka_jars(cache_dir: Path) -> Path:
     """Resolve Kafka's jars from Maven Central once; return the directory holding them."""
     lib = cache_dir / f"kafka_{SCALA_VERSION}-{KAFKA_VERSION}" / "lib"
-    done = lib / ".complete"
-    if done.exists():
+    if (lib / ".complete").exists():
         return lib
-    java = java_executable()
     lib.mkdir(parents=True, exist_ok=True)
+    with open(lib.parent / ".lock", "w") as lock:  # one download at a time, across processes
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (lib / ".complete").exists():
+            _download_kafka_jars(lib, cache_dir)
+    return lib
+
+
+def _download_kafka_jars(lib: Path, cache_dir: Path) -> None:
+    java = java_executable()
     ivy_xml = lib.parent / "ivy.xml"
     ivy_xml.write_text(_IVY_XML.format(scala=SCALA_VERSION, kafka=KAFKA_VERSION, log4j=LOG4J_VERSION))
     log.info("downloading Apache Kafka %s jars from Maven Central into %s (first run only)", KAFKA_VERSION, lib)
@@ -81,12 +89,14 @@ def ensure_kafka_jars(cache_dir: Path) -> Path:
         "-cache", str(cache_dir / "ivy" / "cache"),
         "-retrieve", str(lib / "[artifact]-[revision](-[classifier]).[ext]"),
     ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0 or not any(lib.glob("kafka_*.jar")):
-        tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
-        raise BrokerError(f"could not download Kafka {KAFKA_VERSION} from Maven Central: {tail}")
-    done.write_text(KAFKA_VERSION)
-    return lib
+    for attempt in range(3):  # Maven Central occasionally drops a connection mid-resolution
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode == 0 and any(lib.glob("kafka_*.jar")):
+            (lib / ".complete").write_text(KAFKA_VERSION)
+            return
+        log.warning("Kafka jar download attempt %d failed", attempt + 1)
+    problems = [ln.strip() for ln in (proc.stdout + proc.stderr).splitlines() if "not found" in ln or "FAILED" in ln]
+    raise BrokerError(f"could not download Kafka {KAFKA_VERSION} from Maven Central: {'; '.join(problems[:3])}")
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

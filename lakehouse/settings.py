@@ -31,6 +31,7 @@ class Settings:
     lakehouse_dir: Path = Path("data/lakehouse")
     checkpoint_dir: Path | None = None
     spark_master: str | None = None
+    catalog: str | None = None  # Unity Catalog catalog: tables are `<catalog>.<layer>.<table>` instead of paths
     data_dir: Path = Path("data")
     cache_dir: Path = field(default_factory=lambda: _default_cache_dir(os.environ))
     databricks_server_hostname: str | None = None
@@ -54,6 +55,7 @@ class Settings:
             lakehouse_dir=Path(env.get("LAKEHOUSE_DIR") or "data/lakehouse"),
             checkpoint_dir=Path(checkpoint) if checkpoint else None,
             spark_master=env.get("SPARK_MASTER") or None,
+            catalog=env.get("LAKEHOUSE_CATALOG") or None,
             data_dir=Path(env.get("LAKEHOUSE_DATA_DIR") or "data"),
             cache_dir=Path(env["LAKEHOUSE_CACHE_DIR"]) if env.get("LAKEHOUSE_CACHE_DIR") else _default_cache_dir(env),
             databricks_server_hostname=env.get("DATABRICKS_SERVER_HOSTNAME") or None,

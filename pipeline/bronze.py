@@ -1,0 +1,109 @@
+"""Bronze: raw rows from the source database (incremental, JDBC) and every Kafka record (the multiplex table)."""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakehouse.kafka_broker import BrokerError, create_topics
+from pipeline.errors import PipelineError
+from pipeline.storage import Lakehouse
+from pipeline.streams import Trigger, run_available_now, start_stream
+from pipeline.tables import KAFKA_MULTIPLEX_BZ, PROFILE_CHANGES_BZ, REGISTERED_USERS_BZ, Table
+from pipeline.transforms import kafka_to_multiplex
+
+log = logging.getLogger(__name__)
+
+# source table -> (bronze table, high-watermark key)
+SOURCE_TABLES: dict[str, tuple[Table, str]] = {
+    "registrations": (REGISTERED_USERS_BZ, "user_id"),
+    "profile_changes": (PROFILE_CHANGES_BZ, "change_id"),
+}
+
+
+def _jdbc_driver(url: str) -> str | None:
+    return {"jdbc:sqlite:": "org.sqlite.JDBC", "jdbc:postgresql:": "org.postgresql.Driver"}.get(
+        next((p for p in ("jdbc:sqlite:", "jdbc:postgresql:") if url.startswith(p)), ""), None
+    )
+
+
+def read_source_rows(lh: Lakehouse, source_table: str, key: str, above: int) -> DataFrame:
+    """Rows of a source table whose key is above the high-watermark, read through Spark's JDBC source."""
+    settings = lh.settings
+    if not settings.source_db_is_jdbc and not settings.source_db_path.exists():
+        raise PipelineError(f"source database {settings.source_db_path} does not exist: run "
+                            "`python -m simulator history` first or set SOURCE_DB_URL")  # fmt: skip
+    url = settings.source_jdbc_url
+    reader = lh.spark.read.format("jdbc").option("url", url)
+    driver = _jdbc_driver(url)
+    if driver:
+        reader = reader.option("driver", driver)
+    # source_table and key come from SOURCE_TABLES (an allow-list); `above` is an int we computed.
+    query = f"SELECT * FROM {source_table} WHERE {key} > {int(above)}"
+    try:
+        return reader.option("query", query).load()
+    except Exception as exc:  # noqa: BLE001 - JDBC errors arrive as Py4J/Analysis exceptions
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise PipelineError(f"cannot read {source_table} from the source database: {first}") from exc
+
+
+def conform(df: DataFrame, table: Table) -> DataFrame:
+    """Cast source columns to the bronze schema and stamp load_time."""
+    fields = [f.strip().split(" ", 1) for f in table.ddl.split(",")]
+    cols = [F.current_timestamp().alias(n) if n == "load_time" else F.col(n).cast(t).alias(n) for n, t in fields]
+    return df.select(*cols)
+
+
+def ingest_source_table(lh: Lakehouse, source_table: str) -> int:
+    """Copy new source rows into bronze exactly once: key above the bronze maximum, insert-only merge."""
+    table, key = SOURCE_TABLES[source_table]
+    above = lh.max_value(table, key)
+    rows = conform(read_source_rows(lh, source_table, key, -1 if above is None else above), table).cache()
+    try:
+        count = rows.count()
+        if count:
+            lh.insert_new(table, rows, [key])
+        log.info("bronze %s: %d new source rows", table.name, count)
+        return count
+    finally:
+        rows.unpersist()
+
+
+def check_kafka(lh: Lakehouse) -> None:
+    """Fail fast with one line when the broker is down; create the contract's topics if missing."""
+    try:
+        create_topics(lh.settings.kafka_bootstrap_servers, list(lh.settings.topics.values()))
+    except BrokerError as exc:
+        raise PipelineError(str(exc)) from exc
+
+
+def kafka_source(lh: Lakehouse, max_offsets_per_trigger: int | None = None) -> DataFrame:
+    reader = (
+        lh.spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", lh.settings.kafka_bootstrap_servers)
+        .option("subscribe", ",".join(lh.settings.topics.values()))
+        .option("startingOffsets", "earliest")
+    )
+    if max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", str(max_offsets_per_trigger))
+    return reader.load()
+
+
+KAFKA_QUERY = "bronze_kafka_multiplex"
+
+
+def start_kafka_ingest(lh: Lakehouse, trigger: Trigger):
+    """Every Kafka record into bronze.kafka_multiplex_bz through the Delta sink (exactly once per offset)."""
+    check_kafka(lh)
+    source = kafka_source(lh).transform(kafka_to_multiplex)
+    return start_stream(lh, KAFKA_QUERY, source, trigger, target=KAFKA_MULTIPLEX_BZ)
+
+
+def run_bronze(lh: Lakehouse) -> int:
+    """One bronze pass over everything available now: both source tables, then Kafka."""
+    rows = sum(ingest_source_table(lh, name) for name in SOURCE_TABLES)
+    check_kafka(lh)
+    source = kafka_source(lh).transform(kafka_to_multiplex)
+    return rows + run_available_now(lh, KAFKA_QUERY, source, target=KAFKA_MULTIPLEX_BZ)

@@ -1,0 +1,122 @@
+"""Where tables live and how they are written: local Delta paths or Unity Catalog names, chosen by settings."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse.settings import Settings
+from pipeline.tables import ALL_TABLES, Table
+
+log = logging.getLogger(__name__)
+
+
+class Lakehouse:
+    """Reads, writes and creates the contract's tables; the pipeline never builds a path or a name itself."""
+
+    def __init__(self, spark: SparkSession, settings: Settings):
+        self.spark = spark
+        self.settings = settings
+        self.rows_written = 0  # rows inserted or updated by merges since the counter was last reset
+
+    def location(self, table: Table) -> str:
+        if self.settings.catalog:
+            return f"{self.settings.catalog}.{table.layer}.{table.name}"
+        return str(self.settings.table_path(table.layer, table.name).resolve())
+
+    def _sql_ref(self, table: Table) -> str:
+        return self.location(table) if self.settings.catalog else f"delta.`{self.location(table)}`"
+
+    def ensure(self, table: Table) -> None:
+        """Create the table empty with its contract schema if it does not exist (idempotent)."""
+        if self.settings.catalog:
+            self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {self.settings.catalog}.{table.layer}")
+        partition = f" PARTITIONED BY ({', '.join(table.partition_by)})" if table.partition_by else ""
+        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self._sql_ref(table)} ({table.ddl}) USING DELTA{partition}")
+
+    def ensure_all(self) -> None:
+        for table in ALL_TABLES:
+            self.ensure(table)
+
+    def exists(self, table: Table) -> bool:
+        if self.settings.catalog:
+            return self.spark.catalog.tableExists(self.location(table))
+        return DeltaTable.isDeltaTable(self.spark, self.location(table))
+
+    def read(self, table: Table) -> DataFrame:
+        if self.settings.catalog:
+            return self.spark.read.table(self.location(table))
+        return self.spark.read.format("delta").load(self.location(table))
+
+    def read_stream(self, table: Table, appends_only: bool = False) -> DataFrame:
+        """Stream a table's new rows; `appends_only` skips commits that rewrite rows (merges that update)."""
+        reader = self.spark.readStream.format("delta")
+        if appends_only:
+            reader = reader.option("skipChangeCommits", "true")
+        if self.settings.catalog:
+            return reader.table(self.location(table))
+        return reader.load(self.location(table))
+
+    def delta(self, table: Table) -> DeltaTable:
+        if self.settings.catalog:
+            return DeltaTable.forName(self.spark, self.location(table))
+        return DeltaTable.forPath(self.spark, self.location(table))
+
+    def checkpoint(self, name: str) -> str:
+        return str((Path(self.settings.checkpoints) / name).resolve()) if not self.settings.catalog else (
+            f"{self.settings.checkpoints}/{name}"
+        )
+
+    def writer_id(self, name: str) -> str:
+        """A stable id for idempotent writes of one stream, kept beside (not inside) its checkpoint."""
+        marker = Path(self.checkpoint(name) + ".writer-id")
+        if marker.exists():
+            return marker.read_text().strip()
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        value = f"{name}-{uuid.uuid4().hex}"
+        marker.write_text(value)
+        return value
+
+    # --- writes -------------------------------------------------------------------------------------------
+
+    def insert_new(self, table: Table, df: DataFrame, keys: list[str]) -> None:
+        """Insert rows whose key is not in the table yet (idempotent: a replayed batch inserts nothing)."""
+        cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+        self._count(self.delta(table).alias("t").merge(df.alias("s"), cond).whenNotMatchedInsertAll().execute())
+
+    def upsert(self, table: Table, df: DataFrame, keys: list[str]) -> None:
+        """Insert new keys and update rows whose values changed; untouched rows are not rewritten."""
+        cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+        changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in df.columns if c not in keys)
+        merge = self.delta(table).alias("t").merge(df.alias("s"), cond)
+        merge = merge.whenMatchedUpdateAll(condition=changed) if changed else merge
+        self._count(merge.whenNotMatchedInsertAll().execute())
+
+    def _count(self, metrics: DataFrame | None) -> None:
+        row = metrics.first() if metrics is not None else None
+        if row is not None and "num_affected_rows" in row:
+            self.rows_written += int(row["num_affected_rows"] or 0)
+
+    def append_once(self, table: Table, df: DataFrame, writer_id: str, batch_id: int) -> None:
+        """Append exactly once per (writer, batch): Delta skips a batch id it has already committed."""
+        writer = df.write.format("delta").mode("append").option("txnAppId", writer_id).option("txnVersion", batch_id)
+        if self.settings.catalog:
+            writer.saveAsTable(self.location(table))
+        else:
+            writer.save(self.location(table))
+
+    def append(self, table: Table, df: DataFrame) -> None:
+        writer = df.write.format("delta").mode("append")
+        if self.settings.catalog:
+            writer.saveAsTable(self.location(table))
+        else:
+            writer.save(self.location(table))
+
+    def max_value(self, table: Table, column: str) -> int | None:
+        row = self.read(table).agg(F.max(column)).first()
+        return None if row is None else row[0]

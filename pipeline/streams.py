@@ -1,0 +1,66 @@
+"""Stream wiring: one function runs a step as a one-shot batch (availableNow) or as a continuous stream."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql.streaming import StreamingQuery
+
+from pipeline.storage import Lakehouse
+from pipeline.tables import Table
+
+log = logging.getLogger(__name__)
+
+BatchSink = Callable[[DataFrame, int], None]
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """availableNow processes everything there is now and stops; otherwise a micro-batch every `interval`."""
+
+    available_now: bool = True
+    interval: str = "2 seconds"
+
+    def apply(self, writer):
+        return writer.trigger(availableNow=True) if self.available_now else writer.trigger(processingTime=self.interval)
+
+
+AVAILABLE_NOW = Trigger()
+
+
+def start_stream(
+    lh: Lakehouse,
+    name: str,
+    source: DataFrame,
+    trigger: Trigger,
+    sink: BatchSink | None = None,
+    target: Table | None = None,
+) -> StreamingQuery:
+    """Start `source` into `sink` (a named foreachBatch function) or append into `target` (the Delta sink)."""
+    writer = source.writeStream.queryName(name).option("checkpointLocation", lh.checkpoint(name))
+    writer = trigger.apply(writer)
+    if sink is not None:
+        return writer.foreachBatch(sink).start()
+    assert target is not None, "a stream needs a foreachBatch sink or a target table"
+    writer = writer.format("delta").outputMode("append")
+    if target.partition_by:
+        writer = writer.partitionBy(*target.partition_by)
+    if lh.settings.catalog:
+        return writer.toTable(lh.location(target))
+    return writer.start(lh.location(target))
+
+
+def run_available_now(lh: Lakehouse, name: str, source: DataFrame, **kwargs) -> int:
+    """Process everything available now, wait for it, and return the number of input rows; errors propagate."""
+    query = start_stream(lh, name, source, AVAILABLE_NOW, **kwargs)
+    try:
+        query.awaitTermination()
+    finally:
+        if query.isActive:
+            query.stop()
+    rows = sum(int(p.get("numInputRows", 0)) for p in query.recentProgress)
+    log.info("%s: %d input rows", name, rows)
+    return rows

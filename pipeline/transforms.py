@@ -1,0 +1,172 @@
+"""Pure DataFrame -> DataFrame functions of the pipeline; reading, writing and stream wiring live elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+# Field kinds of each topic's JSON value (contract 1.2): id = non-negative integer, number = int or float,
+# text = string, action = "start"|"stop", optional_number = number or null (gym logout).
+TOPIC_FIELDS: dict[str, dict[str, str]] = {
+    "bpm": {"device_id": "id", "time": "number", "heartrate": "number"},
+    "workout": {"user_id": "id", "workout_id": "id", "session_id": "id", "action": "action", "time": "number"},
+    "gym": {"mac_address": "text", "gym": "id", "login": "number", "logout": "optional_number"},
+}
+_NUMERIC = ("BIGINT", "DOUBLE", "FLOAT", "DECIMAL")
+
+
+def _kind_ok(kind: str, vtype: Column) -> Column:
+    is_number = F.lit(False)
+    for prefix in _NUMERIC:
+        is_number = is_number | vtype.startswith(prefix)
+    return {
+        "id": vtype == "BIGINT",
+        "number": is_number,
+        "text": vtype == "STRING",
+        "action": vtype == "STRING",
+        "optional_number": is_number | (vtype == "VOID"),
+    }[kind]
+
+
+def rejection_reason(topic_kind: str) -> Callable[[DataFrame], DataFrame]:
+    """Add `v` (the parsed value) and `reason` (NULL when the record is well-formed) per contract 1.2."""
+    fields = TOPIC_FIELDS[topic_kind]
+
+    def transform(df: DataFrame) -> DataFrame:
+        df = df.withColumn("v", F.try_parse_json("value"))
+        checks: list[tuple[Column, str]] = [
+            (F.col("v").isNull(), "value is not valid JSON"),
+            (~F.schema_of_variant("v").startswith("OBJECT"), "value is not a JSON object"),
+        ]
+        for name, kind in fields.items():
+            vtype = F.schema_of_variant(F.variant_get("v", f"$.{name}", "variant"))
+            if kind == "optional_number":
+                checks.append((vtype.isNull(), f"missing field {name}"))
+            else:
+                checks.append((vtype.isNull() | (vtype == "VOID"), f"missing field {name}"))
+            checks.append((~_kind_ok(kind, vtype), f"wrong type for {name}"))
+        for name, kind in fields.items():
+            if kind == "id":
+                checks.append((F.variant_get("v", f"$.{name}", "bigint") < 0, f"negative id {name}"))
+            if kind == "action":
+                action = F.variant_get("v", f"$.{name}", "string")
+                checks.append((~action.isin("start", "stop"), f"{name} is not start or stop"))
+        if topic_kind == "gym":
+            login = F.variant_get("v", "$.login", "double")
+            logout = F.try_variant_get("v", "$.logout", "double")
+            checks.append((logout.isNotNull() & (logout <= login), "logout is not after login"))
+        reason = F.lit(None).cast("string")
+        for cond, text in reversed(checks):
+            reason = F.when(F.coalesce(cond, F.lit(False)), F.lit(text)).otherwise(reason)
+        return df.withColumn("reason", reason)
+
+    return transform
+
+
+def _epoch(name: str) -> Column:
+    return F.timestamp_seconds(F.variant_get("v", f"$.{name}", "double"))
+
+
+def parse_bpm_events(df: DataFrame) -> DataFrame:
+    """Well-formed `bpm` records -> device_id, time, heartrate, valid, partition, offset."""
+    heartrate = F.variant_get("v", "$.heartrate", "double")
+    return df.select(
+        F.variant_get("v", "$.device_id", "bigint").alias("device_id"),
+        _epoch("time").alias("time"),
+        heartrate.alias("heartrate"),
+        heartrate.between(25, 250).alias("valid"),
+        "partition",
+        "offset",
+    )
+
+
+def parse_workout_events(df: DataFrame) -> DataFrame:
+    """Well-formed `workout` records -> user_id, workout_id, session_id, action, time, partition, offset."""
+    return df.select(
+        F.variant_get("v", "$.user_id", "bigint").alias("user_id"),
+        F.variant_get("v", "$.workout_id", "bigint").alias("workout_id"),
+        F.variant_get("v", "$.session_id", "bigint").alias("session_id"),
+        F.variant_get("v", "$.action", "string").alias("action"),
+        _epoch("time").alias("time"),
+        "partition",
+        "offset",
+    )
+
+
+def parse_gym_events(df: DataFrame) -> DataFrame:
+    """Well-formed `gym` records -> mac_address, gym, login, logout, partition, offset."""
+    return df.select(
+        F.variant_get("v", "$.mac_address", "string").alias("mac_address"),
+        F.variant_get("v", "$.gym", "bigint").alias("gym"),
+        _epoch("login").alias("login"),
+        F.timestamp_seconds(F.try_variant_get("v", "$.logout", "double")).alias("logout"),
+        "partition",
+        "offset",
+    )
+
+
+def first_by_offset(keys: list[str]) -> Callable[[DataFrame], DataFrame]:
+    """Keep one row per key: the one with the lowest (partition, offset); drop the lineage columns."""
+
+    def transform(df: DataFrame) -> DataFrame:
+        others = [c for c in df.columns if c not in keys and c not in ("partition", "offset")]
+        order = F.struct("partition", "offset")
+        return df.groupBy(*keys).agg(*[F.min_by(c, order).alias(c) for c in others])
+
+    return transform
+
+
+def kafka_to_multiplex(df: DataFrame) -> DataFrame:
+    """Raw Kafka source rows -> bronze.kafka_multiplex_bz columns (week_part is `YYYY-WW`)."""
+    ts = F.col("timestamp")
+    return df.select(
+        F.col("key").cast("string").alias("key"),
+        F.col("value").cast("string").alias("value"),
+        "topic",
+        F.col("partition").cast("int").alias("partition"),
+        F.col("offset").cast("bigint").alias("offset"),
+        ts.alias("timestamp"),
+        F.to_date(ts).alias("date"),
+        F.concat(F.year(ts).cast("string"), F.lit("-"), F.lpad(F.weekofyear(ts).cast("string"), 2, "0")).alias(
+            "week_part"
+        ),
+        F.current_timestamp().alias("load_time"),
+    )
+
+
+def completed_workouts(workouts: DataFrame) -> DataFrame:
+    """Sessions with a start and a stop where start_time < end_time <= start_time + 3 hours."""
+    keys = ["user_id", "workout_id", "session_id"]
+    sessions = workouts.groupBy(*keys).agg(
+        F.min(F.when(F.col("action") == "start", F.col("time"))).alias("start_time"),
+        F.min(F.when(F.col("action") == "stop", F.col("time"))).alias("end_time"),
+    )
+    return sessions.where(
+        (F.col("start_time") < F.col("end_time"))
+        & (F.col("end_time") <= F.col("start_time") + F.expr("INTERVAL 3 HOURS"))
+    )
+
+
+def workout_bpm(completed: DataFrame, users: DataFrame, heart_rate: DataFrame) -> DataFrame:
+    """Valid readings of the member's device taken between the session's start and end (inclusive)."""
+    sessions = completed.join(users.select("user_id", "device_id"), "user_id")
+    readings = heart_rate.where("valid").select("device_id", "time", "heartrate")
+    joined = sessions.join(
+        readings,
+        (sessions.device_id == readings.device_id)
+        & readings.time.between(sessions.start_time, sessions.end_time),
+    )
+    return joined.select("user_id", "workout_id", "session_id", "start_time", "end_time", "time", "heartrate")
+
+
+def workout_bpm_summary(bpm: DataFrame) -> DataFrame:
+    """Per completed session with readings: min/avg/max BPM and the number of readings (gym and bins NULL here)."""
+    summary = bpm.groupBy("user_id", "workout_id", "session_id", "start_time", "end_time").agg(
+        F.min("heartrate").alias("min_bpm"),
+        F.avg("heartrate").alias("avg_bpm"),
+        F.max("heartrate").alias("max_bpm"),
+        F.count("*").alias("num_recordings"),
+    )
+    return summary

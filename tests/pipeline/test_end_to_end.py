@@ -1,0 +1,86 @@
+"""Known events through Kafka and the source database -> batch pipeline -> exact gold rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pyspark.testing import assertDataFrameEqual
+
+from pipeline.runner import run_batch
+from pipeline.storage import Lakehouse
+from pipeline.tables import ALL_TABLES, HEART_RATE, KAFKA_MULTIPLEX_BZ, PIPELINE_RUNS, QUARANTINE, WORKOUT_BPM_SUMMARY
+from tests.helpers import produce, write_registrations
+
+T0 = 1_750_000_000.0  # 2025-06-15T15:06:40Z
+
+
+def ts(offset_seconds: float) -> datetime:
+    return datetime.fromtimestamp(T0 + offset_seconds, UTC).replace(tzinfo=None)
+
+
+def workout(user: int, workout_id: int, session: int, action: str, at: float) -> dict:
+    return {"user_id": user, "workout_id": workout_id, "session_id": session, "action": action, "time": T0 + at}
+
+
+@pytest.fixture
+def loaded(settings, spark):
+    write_registrations(settings.source_db_path, [
+        (1, 101, "aa:bb:cc:dd:ee:01", T0 - 86400),
+        (2, 102, "aa:bb:cc:dd:ee:02", T0 - 86400),
+        (3, 103, "aa:bb:cc:dd:ee:03", T0 - 3600),
+    ])  # fmt: skip
+    bpm, wk = settings.topic("bpm"), settings.topic("workout")
+    records = [
+        (wk, "1", workout(1, 1, 1, "start", 0)),
+        (wk, "1", workout(1, 1, 1, "stop", 1800)),
+        (wk, "2", workout(2, 1, 1, "start", 0)),
+        (wk, "2", workout(2, 1, 1, "stop", 4 * 3600)),  # longer than 3 hours: not completed
+        (wk, "1", workout(1, 2, 1, "start", 3000)),  # never stopped
+        (wk, "1", workout(1, 3, 1, "start", 7200)),
+        (wk, "1", workout(1, 3, 1, "start", 7200)),  # delivered twice
+        (wk, "1", workout(1, 3, 1, "stop", 7800)),
+        (bpm, "101", {"device_id": 101, "time": T0 + 0, "heartrate": 100.0}),
+        (bpm, "101", {"device_id": 101, "time": T0 + 60, "heartrate": 120.0}),
+        (bpm, "101", {"device_id": 101, "time": T0 + 60, "heartrate": 130.0}),  # same key later: loses
+        (bpm, "101", {"device_id": 101, "time": T0 + 120, "heartrate": 20.0}),  # invalid reading
+        (bpm, "101", {"device_id": 101, "time": T0 + 1800, "heartrate": 140}),  # end is inclusive
+        (bpm, "101", {"device_id": 101, "time": T0 + 1801, "heartrate": 150.0}),  # after the end
+        (bpm, "101", {"device_id": 101, "time": T0 + 7300, "heartrate": 90.5}),
+        (bpm, "102", {"device_id": 102, "time": T0 + 60, "heartrate": 110.0}),  # session not completed
+        (bpm, "101", "not json at all"),
+        (bpm, "101", {"device_id": -1, "time": T0, "heartrate": 80.0}),
+    ]
+    produce(settings.kafka_bootstrap_servers, records)
+    return Lakehouse(spark, settings), records
+
+
+def test_batch_pipeline_turns_known_events_into_exact_gold_rows(loaded):
+    lh, records = loaded
+    run_batch(lh)
+
+    expected = lh.spark.createDataFrame(
+        [
+            (1, 1, 1, ts(0), ts(1800), None, None, None, None, None, 100.0, 120.0, 140.0, 3),
+            (1, 3, 1, ts(7200), ts(7800), None, None, None, None, None, 90.5, 90.5, 90.5, 1),
+        ],
+        WORKOUT_BPM_SUMMARY.ddl,
+    )
+    assertDataFrameEqual(lh.read(WORKOUT_BPM_SUMMARY), expected)
+
+    assert lh.read(KAFKA_MULTIPLEX_BZ).count() == len(records)
+    reasons = sorted(r.reason for r in lh.read(QUARANTINE).collect())
+    assert reasons == ["negative id device_id", "value is not valid JSON"]
+    hr = {(r.device_id, r.time): r.heartrate for r in lh.read(HEART_RATE).collect()}
+    assert hr[(101, ts(60))] == 120.0 and len(hr) == 7
+    statuses = {(r.stage, r.status) for r in lh.read(PIPELINE_RUNS).collect()}
+    assert statuses == {("bronze", "succeeded"), ("silver", "succeeded"), ("gold", "succeeded")}
+
+
+def test_rerunning_the_batch_pipeline_with_no_new_input_changes_no_table(loaded):
+    lh, _ = loaded
+    run_batch(lh)
+    versions = {t.full_name: lh.delta(t).history(1).first().version for t in ALL_TABLES if t != PIPELINE_RUNS}
+    run_batch(lh)
+    after = {t.full_name: lh.delta(t).history(1).first().version for t in ALL_TABLES if t != PIPELINE_RUNS}
+    assert after == versions
