@@ -1,5 +1,118 @@
-"""Placeholder: `up`, `down`, `status` of the whole local stack."""
+"""`up`, `down`, `status`: the whole local stack — broker, history load, simulator, pipeline, dashboard."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from lakehouse.kafka_broker import BrokerError, LocalBroker, ensure_kafka, port_open
+from lakehouse.processes import Service, python_module
+from lakehouse.settings import Settings
+
+log = logging.getLogger(__name__)
+
+APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
+
+
+def services(settings: Settings) -> dict[str, Service]:
+    run_dir = settings.data_dir / "run"
+    return {name: Service(name, run_dir) for name in ("pipeline-stream", "dashboard")}
+
+
+def _wait_http(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.5)  # polling the dashboard's health endpoint, bounded by the deadline
+    return False
+
+
+def up(args: argparse.Namespace, settings: Settings) -> int:
+    from simulator import control
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    print("1/5 Kafka ...", flush=True)
+    bootstrap = ensure_kafka(settings)
+    print(f"    broker at {bootstrap}", flush=True)
+
+    if not settings.source_db_is_jdbc and settings.source_db_path.exists() and not args.reload_history:
+        print(f"2/5 history: {settings.source_db_path} exists, keeping it (use --reload-history to add more)")
+    else:
+        print(f"2/5 history: {args.days} days of {args.members} members ...", flush=True)
+        subprocess.run(python_module("simulator", "history", "--days", str(args.days), "--members",
+                                     str(args.members), "--seed", str(args.seed)), check=True)  # fmt: skip
+
+    print("3/5 pipeline: one batch run over everything (bronze -> silver -> gold) ...", flush=True)
+    subprocess.run(python_module("pipeline", "run", "--mode", "batch"), check=True)
+
+    svc = services(settings)
+    print("4/5 live simulator and streaming pipeline ...", flush=True)
+    if not control.is_running(settings):
+        control.start(settings, members=args.members, speed=args.speed, seed=args.seed)
+    svc["pipeline-stream"].start(python_module("pipeline", "run", "--mode", "stream"))
+
+    print("5/5 dashboard ...", flush=True)
+    url = f"http://127.0.0.1:{args.port}"
+    if not svc["dashboard"].pid() and port_open("127.0.0.1", args.port):
+        raise BrokerError(f"port 127.0.0.1:{args.port} is in use by another process; pass --port")
+    svc["dashboard"].start(python_module("streamlit", "run", str(APP), "--server.port", str(args.port),
+                                         "--server.address", "127.0.0.1", "--server.headless", "true",
+                                         "--browser.gatherUsageStats", "false"))  # fmt: skip
+    if not _wait_http(f"{url}/_stcore/health", 60):
+        print(f"error: the dashboard did not answer within 60 s; see {svc['dashboard'].log_file}")
+        return 1
+    print(f"\nThe stack is up. Open {url}\nStop it with: ./dev down")
+    return 0
+
+
+def down(args: argparse.Namespace, settings: Settings) -> int:
+    from simulator import control
+
+    for name, svc in services(settings).items():
+        print(f"{name}: {'stopped' if svc.stop() else 'not running'}")
+    print(f"simulator: {'stopped' if control.stop(settings) else 'not running'}")
+    if settings.kafka_external:
+        print("kafka: external cluster (KAFKA_BOOTSTRAP_SERVERS), left alone")
+    else:
+        print(f"kafka: {'stopped' if LocalBroker.from_settings(settings).stop() else 'not running'}")
+    return 0
+
+
+def status(args: argparse.Namespace, settings: Settings) -> int:
+    from simulator import control
+
+    report: dict[str, object] = {
+        name: {"pid": svc.pid(), "running": svc.pid() is not None, "log": str(svc.log_file)}
+        for name, svc in services(settings).items()
+    }
+    report["simulator"] = control.status(settings)
+    report["kafka"] = (
+        {"bootstrap": settings.kafka_bootstrap_servers, "external": True}
+        if settings.kafka_external
+        else LocalBroker.from_settings(settings).status()
+    )
+    print(json.dumps(report, indent=2, default=str))
+    return 0
 
 
 def add_stack_parsers(sub) -> None:
-    pass
+    up_parser = sub.add_parser("up", help="bring up the whole local stack and print the dashboard URL")
+    up_parser.add_argument("--members", type=int, default=200)
+    up_parser.add_argument("--days", type=int, default=3, help="days of history loaded on the first run")
+    up_parser.add_argument("--seed", type=int, default=42)
+    up_parser.add_argument("--speed", type=float, default=1.0, help="live simulator speed (1 = real time)")
+    up_parser.add_argument("--port", type=int, default=8501)
+    up_parser.add_argument("--reload-history", action="store_true", help="load history even if the database exists")
+    up_parser.set_defaults(func=up)
+    sub.add_parser("down", help="stop everything `up` started").set_defaults(func=down)
+    sub.add_parser("status", help="what is running").set_defaults(func=status)

@@ -26,6 +26,10 @@ def setup(lh: Lakehouse) -> None:
     lh.ensure_all()
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 def record_run(lh: Lakehouse, run: dict[str, object]) -> None:
     from pyspark.sql import Row
 
@@ -36,8 +40,8 @@ def run_stage(lh: Lakehouse, stage: str, mode: str, func: Callable[[Lakehouse], 
               record_empty: bool = True) -> int:  # fmt: skip
     """Run one stage, record it (status, rows in/out, error) and return its input row count."""
     func = func or STAGE_FUNCS[stage]
-    run = {"run_id": uuid.uuid4().hex, "stage": stage, "mode": mode, "started_at": datetime.now(UTC).replace(tzinfo=None),
-           "finished_at": None, "status": "running", "rows_in": 0, "rows_out": 0, "error": None}  # fmt: skip
+    run = {"run_id": uuid.uuid4().hex, "stage": stage, "mode": mode, "started_at": _utcnow(), "finished_at": None,
+           "status": "running", "rows_in": 0, "rows_out": 0, "error": None}  # fmt: skip
     lh.rows_written = 0
     try:
         rows = func(lh)
@@ -47,7 +51,7 @@ def run_stage(lh: Lakehouse, stage: str, mode: str, func: Callable[[Lakehouse], 
         run.update(status="failed", error=(str(exc).strip().splitlines() or [type(exc).__name__])[0][:1000])
         raise
     finally:
-        run.update(finished_at=datetime.now(UTC).replace(tzinfo=None), rows_out=lh.rows_written)
+        run.update(finished_at=_utcnow(), rows_out=lh.rows_written)
         if record_empty or run["rows_in"] or run["status"] != "succeeded":
             try:
                 record_run(lh, run)

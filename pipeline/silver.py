@@ -134,7 +134,9 @@ def build_workout_bpm(lh: Lakehouse) -> int:
         ("silver_workout_bpm_from_completed", COMPLETED_WORKOUTS, from_completed),
         ("silver_workout_bpm_from_users", USERS, from_users),
     ]
-    return reduce(lambda n, s: n + run_available_now(lh, s[0], lh.read_stream(s[1], appends_only=True), sink=s[2]), steps, 0)
+    return reduce(
+        lambda n, s: n + run_available_now(lh, s[0], lh.read_stream(s[1], appends_only=True), sink=s[2]), steps, 0
+    )
 
 
 def run_silver(lh: Lakehouse) -> int:

@@ -68,8 +68,10 @@ class Lakehouse:
         return DeltaTable.forPath(self.spark, self.location(table))
 
     def checkpoint(self, name: str) -> str:
-        return str((Path(self.settings.checkpoints) / name).resolve()) if not self.settings.catalog else (
-            f"{self.settings.checkpoints}/{name}"
+        return (
+            str((Path(self.settings.checkpoints) / name).resolve())
+            if not self.settings.catalog
+            else (f"{self.settings.checkpoints}/{name}")
         )
 
     def writer_id(self, name: str) -> str:

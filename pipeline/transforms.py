@@ -155,8 +155,7 @@ def workout_bpm(completed: DataFrame, users: DataFrame, heart_rate: DataFrame) -
     readings = heart_rate.where("valid").select("device_id", "time", "heartrate")
     joined = sessions.join(
         readings,
-        (sessions.device_id == readings.device_id)
-        & readings.time.between(sessions.start_time, sessions.end_time),
+        (sessions.device_id == readings.device_id) & readings.time.between(sessions.start_time, sessions.end_time),
     )
     return joined.select("user_id", "workout_id", "session_id", "start_time", "end_time", "time", "heartrate")
 
