@@ -7,6 +7,7 @@ import logging
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse.connections import jdbc_properties, spark_kafka_options
 from lakehouse.kafka_broker import BrokerError, create_topics
 from pipeline.errors import PipelineError
 from pipeline.storage import Lakehouse
@@ -40,6 +41,7 @@ def read_source_rows(lh: Lakehouse, source_table: str, key: str, above: int) -> 
     driver = _jdbc_driver(url)
     if driver:
         reader = reader.option("driver", driver)
+    reader = reader.options(**jdbc_properties(settings))
     # source_table and key come from SOURCE_TABLES (an allow-list); `above` is an int we computed.
     query = f"SELECT * FROM {source_table} WHERE {key} > {int(above)}"
     try:
@@ -88,7 +90,7 @@ def kafka_source(lh: Lakehouse, max_offsets_per_trigger: int | None = None) -> D
     )
     if max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(max_offsets_per_trigger))
-    return reader.load()
+    return reader.options(**spark_kafka_options(lh.settings)).load()
 
 
 KAFKA_QUERY = "bronze_kafka_multiplex"

@@ -1,44 +1,89 @@
-"""Gold: the tables the dashboard reads, recomputed only for the keys that new silver rows touch."""
+"""Gold: the tables the dashboard reads, recomputed only for the keys that silver changes touch.
+
+Each gold row is a function of current silver rows. Every silver change (new readings, a logout, a profile
+change, a new member or workout) marks the gold keys it can affect, and only those are recomputed and upserted.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 from pipeline.silver import SESSION_KEY
 from pipeline.storage import Lakehouse
 from pipeline.streams import run_available_now
-from pipeline.tables import WORKOUT_BPM, WORKOUT_BPM_SUMMARY
-from pipeline.transforms import workout_bpm_summary
+from pipeline.tables import (
+    COMPLETED_WORKOUTS,
+    GYM_LOGS,
+    GYM_SUMMARY,
+    USER_BINS,
+    USERS,
+    WORKOUT_BPM,
+    WORKOUT_BPM_SUMMARY,
+)
+from pipeline.transforms import attribute_sessions, gym_summary, workout_bpm_summary
 
 log = logging.getLogger(__name__)
 
-
-def with_member_attributes(summary: DataFrame) -> DataFrame:
-    """Gym and age-bin columns; NULL until gym_logs and user_bins are built (gym and profile streams)."""
-    return summary.select(
-        *SESSION_KEY, "start_time", "end_time",
-        F.lit(None).cast("bigint").alias("gym"),
-        F.lit(None).cast("string").alias("age"),
-        F.lit(None).cast("string").alias("gender"),
-        F.lit(None).cast("string").alias("city"),
-        F.lit(None).cast("string").alias("state"),
-        "min_bpm", "avg_bpm", "max_bpm", "num_recordings",
-    )  # fmt: skip
+VISIT_KEY = ["mac_address", "gym", "login"]
 
 
-def build_workout_bpm_summary(lh: Lakehouse) -> int:
-    def upsert_workout_bpm_summary(batch: DataFrame, _id: int) -> None:
-        touched = batch.select(*SESSION_KEY).distinct()
-        readings = lh.read(WORKOUT_BPM).join(touched, SESSION_KEY, "left_semi")
-        rows = readings.transform(workout_bpm_summary).transform(with_member_attributes)
-        lh.upsert(WORKOUT_BPM_SUMMARY, rows, SESSION_KEY)
+def refresh_sessions(lh: Lakehouse, touched: DataFrame) -> None:
+    """Recompute workout_bpm_summary for the touched sessions from current silver and upsert them."""
+    readings = lh.read(WORKOUT_BPM).join(touched.select(*SESSION_KEY).distinct(), SESSION_KEY, "left_semi")
+    summary = workout_bpm_summary(readings)
+    rows = attribute_sessions(summary, lh.read(USERS), lh.read(GYM_LOGS), lh.read(USER_BINS))
+    lh.upsert(WORKOUT_BPM_SUMMARY, rows, SESSION_KEY)
 
-    return run_available_now(lh, "gold_workout_bpm_summary", lh.read_stream(WORKOUT_BPM, appends_only=True),
-                             sink=upsert_workout_bpm_summary)  # fmt: skip
+
+def refresh_visits(lh: Lakehouse, touched: DataFrame) -> None:
+    """Recompute gym_summary for the touched visits from current silver and upsert them."""
+    visits = lh.read(GYM_LOGS).join(touched.select(*VISIT_KEY).distinct(), VISIT_KEY, "left_semi")
+    lh.upsert(GYM_SUMMARY, gym_summary(visits, lh.read(USERS), lh.read(COMPLETED_WORKOUTS)), VISIT_KEY)
+
+
+def _sessions_of_users(lh: Lakehouse, users: DataFrame) -> DataFrame:
+    return lh.read(WORKOUT_BPM_SUMMARY).join(users.select("user_id").distinct(), "user_id", "left_semi")
+
+
+def _users_of_macs(lh: Lakehouse, macs: DataFrame) -> DataFrame:
+    return lh.read(USERS).join(macs.select("mac_address").distinct(), "mac_address", "left_semi")
+
+
+def _visits_of_users(lh: Lakehouse, users: DataFrame) -> DataFrame:
+    macs = lh.read(USERS).join(users.select("user_id").distinct(), "user_id", "left_semi").select("mac_address")
+    return lh.read(GYM_LOGS).join(macs.distinct(), "mac_address", "left_semi")
+
+
+def _step(lh: Lakehouse, name: str, source: DataFrame, refresh: Callable[[DataFrame], None]) -> int:
+    def sink(batch: DataFrame, _id: int) -> None:
+        refresh(batch)
+
+    sink.__name__ = name
+    return run_available_now(lh, name, source, sink=sink)
+
+
+def _changed_rows(lh: Lakehouse, table) -> DataFrame:
+    # both pre- and post-images matter (a key can change attribution either way); drop CDF's own columns
+    changes = lh.read_changes(table)
+    return changes.drop("_change_type", "_commit_version", "_commit_timestamp")
 
 
 def run_gold(lh: Lakehouse) -> int:
-    return build_workout_bpm_summary(lh)
+    """Both gold tables for everything silver gained or changed since the last run."""
+    steps: list[tuple[str, DataFrame, Callable[[DataFrame], None]]] = [
+        ("gold_sessions_from_readings", lh.read_stream(WORKOUT_BPM, appends_only=True),
+         lambda b: refresh_sessions(lh, b)),
+        ("gold_sessions_from_gym_logs", _changed_rows(lh, GYM_LOGS),
+         lambda b: refresh_sessions(lh, _sessions_of_users(lh, _users_of_macs(lh, b)))),
+        ("gold_sessions_from_user_bins", _changed_rows(lh, USER_BINS),
+         lambda b: refresh_sessions(lh, _sessions_of_users(lh, b))),
+        ("gold_visits_from_gym_logs", _changed_rows(lh, GYM_LOGS), lambda b: refresh_visits(lh, b)),
+        ("gold_visits_from_workouts", lh.read_stream(COMPLETED_WORKOUTS, appends_only=True),
+         lambda b: refresh_visits(lh, _visits_of_users(lh, b))),
+        ("gold_visits_from_users", lh.read_stream(USERS, appends_only=True),
+         lambda b: refresh_visits(lh, _visits_of_users(lh, b))),
+    ]  # fmt: skip
+    return sum(_step(lh, name, source, refresh) for name, source, refresh in steps)

@@ -18,21 +18,30 @@ from pipeline.storage import Lakehouse
 from pipeline.streams import run_available_now
 from pipeline.tables import (
     COMPLETED_WORKOUTS,
+    GYM_LOGS,
     HEART_RATE,
     KAFKA_MULTIPLEX_BZ,
+    PROFILE_CHANGES_BZ,
     QUARANTINE,
     REGISTERED_USERS_BZ,
+    USER_BINS,
+    USER_PROFILE,
     USERS,
     WORKOUT_BPM,
     WORKOUTS,
     Table,
 )
 from pipeline.transforms import (
+    PROFILE_COLUMNS,
     completed_workouts,
     first_by_offset,
+    latest_logouts,
+    latest_profile_changes,
     parse_bpm_events,
+    parse_gym_events,
     parse_workout_events,
     rejection_reason,
+    user_bins,
     workout_bpm,
 )
 
@@ -116,6 +125,60 @@ def build_workouts(lh: Lakehouse) -> int:
     return run_available_now(lh, "silver_workouts", _topic_stream(lh, "workout"), sink=sink)
 
 
+def build_user_profile(lh: Lakehouse) -> int:
+    """SCD type 1 with deletes: per touched user, the greatest (updated, change_id) over all bronze changes."""
+
+    def upsert_user_profile(batch: DataFrame, _id: int) -> None:
+        touched = batch.select("user_id").distinct()
+        latest = latest_profile_changes(lh.read(PROFILE_CHANGES_BZ).join(touched, "user_id", "left_semi"))
+        values = ["dob", *[c for c in PROFILE_COLUMNS if c != "dob"], "updated"]
+        changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in values)
+        (
+            lh.delta(USER_PROFILE).alias("t")
+            .merge(latest.alias("s"), "t.user_id = s.user_id")
+            .whenMatchedDelete(condition="s.update_type = 'delete'")
+            .whenMatchedUpdate(condition=changed, set={c: f"s.`{c}`" for c in values})
+            .whenNotMatchedInsert(condition="s.update_type <> 'delete'",
+                                  values={c: f"s.`{c}`" for c in ["user_id", *values]})
+            .execute()
+        )  # fmt: skip
+
+    return run_available_now(lh, "silver_user_profile", lh.read_stream(PROFILE_CHANGES_BZ), sink=upsert_user_profile)
+
+
+def build_gym_logs(lh: Lakehouse) -> int:
+    """Visits keyed by (mac_address, gym, login); a later or repeated exit record only ever raises logout."""
+    keys = ["mac_address", "gym", "login"]
+    writer_id = lh.writer_id("silver_gym_logs")
+    topic = lh.settings.topic("gym")
+
+    def upsert_gym_logs(batch: DataFrame, batch_id: int) -> None:
+        checked = batch.transform(rejection_reason("gym")).persist()
+        try:
+            bad = quarantined(checked, topic)
+            if not bad.isEmpty():
+                lh.append_once(QUARANTINE, bad, writer_id, batch_id)
+            visits = checked.where(F.col("reason").isNull()).transform(parse_gym_events).transform(latest_logouts)
+            (
+                lh.delta(GYM_LOGS).alias("t")
+                .merge(visits.alias("s"), " AND ".join(f"t.{k} = s.{k}" for k in keys))
+                .whenMatchedUpdate(condition="s.logout > t.logout OR (t.logout IS NULL AND s.logout IS NOT NULL)",
+                                   set={"logout": "s.logout"})
+                .whenNotMatchedInsertAll()
+                .execute()
+            )  # fmt: skip
+        finally:
+            checked.unpersist()
+
+    return run_available_now(lh, "silver_gym_logs", _topic_stream(lh, "gym"), sink=upsert_gym_logs)
+
+
+def build_user_bins(lh: Lakehouse) -> int:
+    """Recomputed whole (one row per member, and ages move with the date); only differing rows are written."""
+    lh.sync(USER_BINS, user_bins(lh.read(USERS), lh.read(USER_PROFILE)), ["user_id"])
+    return 0
+
+
 def build_workout_bpm(lh: Lakehouse) -> int:
     """workout_bpm grows from three inputs; each new row of one is joined with the current other two."""
 
@@ -141,4 +204,6 @@ def build_workout_bpm(lh: Lakehouse) -> int:
 
 def run_silver(lh: Lakehouse) -> int:
     """One silver pass over everything bronze holds now; order matters (see module docstring)."""
-    return build_users(lh) + build_heart_rate(lh) + build_workouts(lh) + build_workout_bpm(lh)
+    steps = (build_users, build_user_profile, build_heart_rate, build_workouts, build_gym_logs, build_workout_bpm,
+             build_user_bins)  # fmt: skip
+    return sum(step(lh) for step in steps)

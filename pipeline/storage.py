@@ -37,7 +37,8 @@ class Lakehouse:
         if self.settings.catalog:
             self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {self.settings.catalog}.{table.layer}")
         partition = f" PARTITIONED BY ({', '.join(table.partition_by)})" if table.partition_by else ""
-        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self._sql_ref(table)} ({table.ddl}) USING DELTA{partition}")
+        props = " TBLPROPERTIES (delta.enableChangeDataFeed = true)" if table.change_feed else ""
+        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self._sql_ref(table)} ({table.ddl}) USING DELTA{partition}{props}")
 
     def ensure_all(self) -> None:
         for table in ALL_TABLES:
@@ -58,6 +59,13 @@ class Lakehouse:
         reader = self.spark.readStream.format("delta")
         if appends_only:
             reader = reader.option("skipChangeCommits", "true")
+        if self.settings.catalog:
+            return reader.table(self.location(table))
+        return reader.load(self.location(table))
+
+    def read_changes(self, table: Table) -> DataFrame:
+        """Stream a table's row changes (Change Data Feed): the current rows first, then every insert/update/delete."""
+        reader = self.spark.readStream.format("delta").option("readChangeFeed", "true")
         if self.settings.catalog:
             return reader.table(self.location(table))
         return reader.load(self.location(table))
@@ -103,6 +111,19 @@ class Lakehouse:
         row = metrics.first() if metrics is not None else None
         if row is not None and "num_affected_rows" in row:
             self.rows_written += int(row["num_affected_rows"] or 0)
+
+    def sync(self, table: Table, df: DataFrame, keys: list[str]) -> None:
+        """Make the table equal to `df` (a small, fully recomputed table), writing only rows that differ."""
+        current = self.read(table)
+        changed = df.exceptAll(current)
+        gone = current.select(*keys).exceptAll(df.select(*keys))
+        if changed.isEmpty() and gone.isEmpty():
+            return
+        cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+        values = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in df.columns if c not in keys)
+        merge = self.delta(table).alias("t").merge(df.alias("s"), cond)
+        merge = merge.whenMatchedUpdateAll(condition=values) if values else merge
+        self._count(merge.whenNotMatchedInsertAll().whenNotMatchedBySourceDelete().execute())
 
     def append_once(self, table: Table, df: DataFrame, writer_id: str, batch_id: int) -> None:
         """Append exactly once per (writer, batch): Delta skips a batch id it has already committed."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -55,6 +56,7 @@ def start_stream(
 
 def run_available_now(lh: Lakehouse, name: str, source: DataFrame, **kwargs) -> int:
     """Process everything available now, wait for it, and return the number of input rows; errors propagate."""
+    started = time.monotonic()
     query = start_stream(lh, name, source, AVAILABLE_NOW, **kwargs)
     try:
         query.awaitTermination()
@@ -62,5 +64,5 @@ def run_available_now(lh: Lakehouse, name: str, source: DataFrame, **kwargs) -> 
         if query.isActive:
             query.stop()
     rows = sum(int(p.get("numInputRows", 0)) for p in query.recentProgress)
-    log.info("%s: %d input rows", name, rows)
+    log.info("%s: %d input rows in %.1fs", name, rows, time.monotonic() - started)
     return rows

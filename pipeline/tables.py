@@ -13,6 +13,7 @@ class Table:
     name: str
     ddl: str  # Spark SQL column list
     partition_by: tuple[str, ...] = ()
+    change_feed: bool = False  # Delta Change Data Feed on: later stages read its updates and deletes incrementally
 
     @property
     def full_name(self) -> str:
@@ -45,6 +46,7 @@ USER_PROFILE = Table(
     "silver", "user_profile",
     "user_id BIGINT, dob DATE, sex STRING, gender STRING, first_name STRING, last_name STRING, "
     "street_address STRING, city STRING, state STRING, zip STRING, updated TIMESTAMP",
+    change_feed=True,
 )  # fmt: skip
 HEART_RATE = Table("silver", "heart_rate", "device_id BIGINT, time TIMESTAMP, heartrate DOUBLE, valid BOOLEAN")
 WORKOUTS = Table("silver", "workouts", "user_id BIGINT, workout_id BIGINT, session_id BIGINT, action STRING, "
@@ -53,8 +55,10 @@ COMPLETED_WORKOUTS = Table("silver", "completed_workouts", "user_id BIGINT, work
                            "start_time TIMESTAMP, end_time TIMESTAMP")  # fmt: skip
 WORKOUT_BPM = Table("silver", "workout_bpm", "user_id BIGINT, workout_id BIGINT, session_id BIGINT, "
                     "start_time TIMESTAMP, end_time TIMESTAMP, time TIMESTAMP, heartrate DOUBLE")  # fmt: skip
-GYM_LOGS = Table("silver", "gym_logs", "mac_address STRING, gym BIGINT, login TIMESTAMP, logout TIMESTAMP")
-USER_BINS = Table("silver", "user_bins", "user_id BIGINT, age STRING, gender STRING, city STRING, state STRING")
+GYM_LOGS = Table("silver", "gym_logs", "mac_address STRING, gym BIGINT, login TIMESTAMP, logout TIMESTAMP",
+                 change_feed=True)  # fmt: skip
+USER_BINS = Table("silver", "user_bins", "user_id BIGINT, age STRING, gender STRING, city STRING, state STRING",
+                  change_feed=True)  # fmt: skip
 
 WORKOUT_BPM_SUMMARY = Table(
     "gold", "workout_bpm_summary",

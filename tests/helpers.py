@@ -25,6 +25,18 @@ def write_registrations(db: Path, rows: list[tuple[int, int, str, float]]) -> No
         conn.executemany("INSERT INTO registrations VALUES (?, ?, ?, ?)", rows)
 
 
+def write_profile_changes(db: Path, rows: list[tuple]) -> None:
+    """Append profile changes in the given order: (user_id, update_type, updated, dob, sex, gender, first_name,
+    last_name, street_address, city, state, zip); change_id is assigned increasing, as by the source system."""
+    with sqlite3.connect(db) as conn:
+        conn.execute(PROFILE_CHANGES_DDL)
+        conn.executemany(
+            "INSERT INTO profile_changes (user_id, update_type, updated, dob, sex, gender, first_name, last_name, "
+            "street_address, city, state, zip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
 def produce(bootstrap: str, records: list[tuple[str, str, object]]) -> None:
     """Send (topic, key, value) records in order; a dict value is sent as JSON, a str as it is."""
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
