@@ -1,0 +1,106 @@
+"""The dashboard's one data-access module: a cached engine per configuration and cached query results.
+
+Pages call `fetch(query)` and get a pandas DataFrame, or a `DataUnavailable` with a message fit for the page.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from app.config import DashboardConfig, load_config
+from app.engines import DatabricksEngine, DataUnavailable, Engine, LocalEngine, TableMissing, WarehouseUnreachable
+from app.queries import GOLD_TABLES, BoundQuery
+from pipeline.tables import Table
+
+log = logging.getLogger(__name__)
+
+QUERY_TTL_SECONDS = 15  # how long a query result is reused; pages refresh no faster than this brings news
+SLOW_TTL_SECONDS = 300  # for what rarely changes and costs a full scan: the values offered in the filters
+
+
+def config() -> DashboardConfig:
+    """Read per script run: cheap, and tests can point the app at another lakehouse through the environment."""
+    return load_config()
+
+
+def _close(engine: Engine) -> None:
+    engine.close()
+
+
+@st.cache_resource(show_spinner=False, ttl=3600, on_release=_close)
+def _engine(key: tuple[str, ...], _cfg: DashboardConfig) -> Engine:
+    """One engine per configuration key, closed by Streamlit when it leaves the cache."""
+    if key[0] == "databricks":
+        log.info("dashboard reads gold through Databricks SQL at %s", _cfg.settings.databricks_server_hostname)
+        return DatabricksEngine(_cfg.settings, catalog=_cfg.settings.catalog)
+    log.info("dashboard reads gold from local Delta tables under %s", _cfg.settings.lakehouse_dir)
+    return LocalEngine(_cfg.settings)
+
+
+def engine(cfg: DashboardConfig | None = None) -> Engine:
+    cfg = cfg or config()
+    return _engine(cfg.engine_key, cfg)
+
+
+def _run(q: BoundQuery, cfg: DashboardConfig) -> pd.DataFrame:
+    try:
+        return engine(cfg).query(q).to_pandas()
+    except DataUnavailable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the page shows one clear line; the log keeps the details
+        log.exception("query %s failed", q.name)
+        raise WarehouseUnreachable(f"Query {q.name} failed: {exc}") from exc
+
+
+@st.cache_data(show_spinner=False, ttl=QUERY_TTL_SECONDS, max_entries=512)
+def _cached(key: tuple[str, ...], name: str, sql: str, params: tuple, ordered: bool) -> pd.DataFrame:
+    return _run(BoundQuery(name, sql, dict(params), ordered), config())
+
+
+@st.cache_data(show_spinner=False, ttl=SLOW_TTL_SECONDS, max_entries=64)
+def _cached_slow(key: tuple[str, ...], name: str, sql: str, params: tuple, ordered: bool) -> pd.DataFrame:
+    return _run(BoundQuery(name, sql, dict(params), ordered), config())
+
+
+def fetch(q: BoundQuery, slow_changing: bool = False) -> pd.DataFrame:
+    """The query's result as a DataFrame, reused for QUERY_TTL_SECONDS (SLOW_TTL_SECONDS when `slow_changing`)."""
+    cfg = config()
+    cached = _cached_slow if slow_changing else _cached
+    return cached(cfg.engine_key, q.name, q.sql, tuple(sorted(q.params.items())), q.ordered)
+
+
+@st.cache_data(show_spinner=False, ttl=QUERY_TTL_SECONDS)
+def _commit_times(key: tuple[str, ...], names: tuple[str, ...]) -> dict[str, datetime | None]:
+    eng = engine()
+    out: dict[str, datetime | None] = {}
+    for table in GOLD_TABLES:
+        if table.full_name not in names:
+            continue
+        try:
+            out[table.full_name] = eng.last_commit(table)
+        except TableMissing:
+            out[table.full_name] = None
+    return out
+
+
+def gold_commit_times(tables: tuple[Table, ...] = GOLD_TABLES) -> dict[str, datetime | None]:
+    """Latest Delta commit time of each gold table (None: the table does not exist yet)."""
+    cfg = config()
+    try:
+        return _commit_times(cfg.engine_key, tuple(t.full_name for t in tables))
+    except DataUnavailable:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        log.exception("reading gold commit times failed")
+        raise WarehouseUnreachable(f"Cannot read the gold tables' history: {exc}") from exc
+
+
+def clear_caches() -> None:
+    """Forget cached results so the next run reads fresh data."""
+    _cached.clear()
+    _cached_slow.clear()
+    _commit_times.clear()

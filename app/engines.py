@@ -1,0 +1,313 @@
+"""The two query engines behind the dashboard; both take the same templated SQL and bound values.
+
+- `LocalEngine`: embedded DuckDB over the local Delta tables, read with the `deltalake` package (no DuckDB extension).
+- `DatabricksEngine`: a Databricks SQL warehouse through databricks-sql-connector.
+Neither knows about Streamlit; `app.data` picks one from the settings and caches it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+import pyarrow as pa
+
+from app.queries import BoundQuery, render, to_dollar_params
+from lakehouse.settings import Settings
+from pipeline.tables import Table
+
+log = logging.getLogger(__name__)
+
+
+class DataUnavailable(Exception):
+    """The data behind a view cannot be read right now; the message is meant for the person looking at the page."""
+
+
+class TableMissing(DataUnavailable):
+    def __init__(self, table: Table, where: str = "") -> None:
+        self.table = table
+        super().__init__(f"Table {table.full_name} does not exist yet{f' ({where})' if where else ''}.")
+
+
+class WarehouseStarting(DataUnavailable):
+    """The SQL warehouse is waking up; the page retries on its next refresh."""
+
+
+class WarehouseUnreachable(DataUnavailable):
+    """The SQL warehouse or the local lakehouse cannot be reached at all."""
+
+
+class Engine(Protocol):
+    name: str
+
+    def query(self, q: BoundQuery) -> pa.Table: ...
+
+    def last_commit(self, table: Table) -> datetime | None: ...
+
+    def close(self) -> None: ...
+
+
+# --- local: DuckDB over Delta ---------------------------------------------------------------------------------------
+
+# Spark built-ins the dashboard's SQL uses that DuckDB lacks, with Spark's meaning.
+DUCKDB_MACROS = (
+    "CREATE OR REPLACE MACRO unix_seconds(ts) AS CAST(floor(epoch(ts)) AS BIGINT)",
+)  # fmt: skip
+
+# Tables small enough to copy into DuckDB once per Delta version (fast repeated queries); the rest are scanned.
+MATERIALISED_LAYERS = ("gold", "ops")
+# Row order of the copies: the pages filter on these, and DuckDB skips row groups outside the range.
+SORT_KEYS = {"gold.workout_bpm_summary": "start_time", "gold.gym_summary": "date, login"}
+
+
+def local_view_name(table: Table) -> str:
+    return f"{table.layer}_{table.name}"
+
+
+def _naive_utc(schema: pa.Schema) -> list[str]:
+    """Select list that turns every TIMESTAMP WITH TIME ZONE into a naive UTC timestamp, as Spark shows it."""
+    cols = []
+    for f in schema:
+        name = f'"{f.name}"'
+        if pa.types.is_timestamp(f.type) and f.type.tz is not None:
+            cols.append(f"CAST({name} AS TIMESTAMP) AS {name}")
+        else:
+            cols.append(name)
+    return cols
+
+
+class LocalEngine:
+    """DuckDB over the Delta tables at `$LAKEHOUSE_DIR/<layer>/<table>`; follows each table's Delta version."""
+
+    name = "local"
+
+    def __init__(self, settings: Settings, recheck_seconds: float = 2.0) -> None:
+        self.settings = settings
+        self.recheck_seconds = recheck_seconds
+        self._con = duckdb.connect(config={"threads": 2})
+        self._con.execute("SET TimeZone = 'UTC'")
+        for macro in DUCKDB_MACROS:
+            self._con.execute(macro)
+        self._lock = threading.Lock()
+        self._versions: dict[str, int] = {}  # the Delta version each view shows
+        self._loading: dict[str, int] = {}  # versions being copied in the background
+        self._checked: dict[str, float] = {}
+
+    def _path(self, table: Table) -> Path:
+        return self.settings.table_path(table.layer, table.name)
+
+    def _open(self, table: Table):
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        path = self._path(table)
+        try:
+            return DeltaTable(str(path))
+        except TableNotFoundError as exc:
+            raise TableMissing(table, f"no Delta table at {path}") from exc
+
+    def _ensure(self, table: Table) -> None:
+        """Make the table's view current; cheap when it was checked a moment ago. Called holding the lock.
+
+        A gold or ops table is copied into DuckDB once per Delta version. The first copy is made at once; later
+        versions are copied in the background while queries keep reading the previous copy, then swapped in.
+        """
+        key = table.full_name
+        now = time.monotonic()
+        if key in self._versions and now - self._checked.get(key, 0.0) < self.recheck_seconds:
+            return
+        dt = self._open(table)
+        version = dt.version()
+        self._checked[key] = now
+        if self._versions.get(key) == version or self._loading.get(key) == version:
+            return
+        view = local_view_name(table)
+        if table.layer not in MATERIALISED_LAYERS:
+            dataset = dt.to_pyarrow_dataset()
+            raw = f"_raw_{view}"
+            self._con.register(raw, dataset)
+            self._con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {', '.join(_naive_utc(dataset.schema))} "
+                              f"FROM {raw}")  # fmt: skip
+            self._versions[key] = version
+        elif key not in self._versions:
+            self._swap(table, self._copy(table, dt, version), version)
+        else:
+            self._loading[key] = version
+            threading.Thread(target=self._refresh, args=(table, dt, version), daemon=True,
+                             name=f"load-{view}").start()  # fmt: skip
+
+    def _copy(self, table: Table, dt, version: int) -> str:
+        """Copy one Delta version into a new DuckDB table, sorted so range filters skip row groups; returns its name."""
+        data = dt.to_pyarrow_table()
+        name = f"{local_view_name(table)}__v{version}"
+        order = f" ORDER BY {SORT_KEYS[table.full_name]}" if table.full_name in SORT_KEYS else ""
+        cursor = self._con.cursor()  # its own connection to the same database: does not block running queries
+        try:
+            cursor.register("_incoming", data)
+            cursor.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {', '.join(_naive_utc(data.schema))} "
+                           f"FROM _incoming{order}")  # fmt: skip
+        finally:
+            cursor.close()
+        return name
+
+    def _swap(self, table: Table, copy: str, version: int) -> None:
+        """Point the table's view at a new copy and drop the old one (holding the lock: no query is running)."""
+        view, key = local_view_name(table), table.full_name
+        self._con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {copy}")
+        old = self._versions.get(key)
+        if old is not None and old != version:
+            self._con.execute(f"DROP TABLE IF EXISTS {view}__v{old}")
+        self._versions[key] = version
+        log.info("local engine: %s at Delta version %s", key, version)
+
+    def _refresh(self, table: Table, dt, version: int) -> None:
+        try:
+            copy = self._copy(table, dt, version)
+            with self._lock:
+                self._swap(table, copy, version)
+        except Exception:  # noqa: BLE001 - a failed background load leaves the previous copy in service
+            log.exception("loading %s version %s failed; still serving the previous version", table.full_name, version)
+        finally:
+            with self._lock:
+                self._loading.pop(table.full_name, None)
+
+    def sql_for(self, q: BoundQuery) -> str:
+        return to_dollar_params(render(q.sql, local_view_name))
+
+    def query(self, q: BoundQuery) -> pa.Table:
+        # One connection, one query at a time: registered Arrow scans are visible to this connection only, and
+        # the dashboard's queries take milliseconds.
+        with self._lock:
+            for table in q.tables:
+                self._ensure(table)
+            return self._con.sql(self.sql_for(q), params=dict(q.params)).to_arrow_table()
+
+    def last_commit(self, table: Table) -> datetime | None:
+        history = self._open(table).history(1)
+        if not history:
+            return None
+        return datetime.fromtimestamp(history[0]["timestamp"] / 1000, tz=UTC)
+
+    def close(self) -> None:
+        self._con.close()
+
+
+# --- Databricks SQL warehouse -----------------------------------------------------------------------------------------
+
+_EXPIRED = re.compile(r"invalid ?session ?handle|session.*(expired|closed|not found)|RESOURCE_DOES_NOT_EXIST", re.I)
+_STARTING = re.compile(r"warehouse.*(start|not running|stopped)|TEMPORARILY_UNAVAILABLE|\b503\b|starting", re.I)
+_TABLE_MISSING = re.compile(r"TABLE_OR_VIEW_NOT_FOUND", re.I)
+
+
+def quote_identifier(part: str) -> str:
+    return "`" + part.replace("`", "``") + "`"
+
+
+class DatabricksEngine:
+    """One connection to a Databricks SQL warehouse, replaced when its session expires or it gets old."""
+
+    name = "databricks"
+    RETRY_WAIT_SECONDS = 4.0  # first wait for a starting warehouse; the n-th wait is n times this (bounded retries)
+
+    def __init__(self, settings: Settings, catalog: str | None = None, connect: Callable[..., Any] | None = None,
+                 max_age_seconds: float = 1800.0, start_retries: int = 3, retry_wait_seconds: float | None = None,
+                 sleep: Callable[[float], None] | None = None) -> None:  # fmt: skip
+        if not settings.databricks_configured:
+            raise ValueError("DATABRICKS_SERVER_HOSTNAME, DATABRICKS_HTTP_PATH and DATABRICKS_TOKEN must all be set")
+        self.settings = settings
+        self.catalog = catalog
+        self._connect = connect
+        self.max_age_seconds = max_age_seconds
+        self.start_retries = start_retries
+        self.retry_wait_seconds = self.RETRY_WAIT_SECONDS if retry_wait_seconds is None else retry_wait_seconds
+        self._sleep = sleep or time.sleep
+        self._conn: Any = None
+        self._opened_at = 0.0
+        self._lock = threading.Lock()
+
+    def qualify(self, table: Table) -> str:
+        parts = ([self.catalog] if self.catalog else []) + [table.layer, table.name]
+        return ".".join(quote_identifier(p) for p in parts)
+
+    def sql_for(self, q: BoundQuery) -> str:
+        return render(q.sql, self.qualify)
+
+    def _new_connection(self) -> Any:
+        connect = self._connect
+        if connect is None:
+            from databricks import sql as dbsql
+
+            connect = dbsql.connect
+        s = self.settings
+        return connect(server_hostname=s.databricks_server_hostname, http_path=s.databricks_http_path,
+                       access_token=s.databricks_token, _socket_timeout=60)  # fmt: skip
+
+    def _connection(self) -> Any:
+        if self._conn is not None and time.monotonic() - self._opened_at > self.max_age_seconds:
+            self._drop()
+        if self._conn is None:
+            self._conn = self._new_connection()
+            self._opened_at = time.monotonic()
+        return self._conn
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - an expired session may refuse to close; it is gone either way
+                log.debug("closing an expired Databricks connection failed", exc_info=True)
+
+    def _execute(self, sql: str, params: Mapping[str, Any]) -> pa.Table:
+        with self._connection().cursor() as cursor:
+            cursor.execute(sql, parameters=dict(params))
+            return cursor.fetchall_arrow()
+
+    def run(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """Run SQL: reconnect and retry once on an expired session; wait a bounded time for a starting warehouse."""
+        params = params or {}
+        with self._lock:
+            reconnected, waits = False, 0
+            while True:
+                try:
+                    return self._execute(sql, params)
+                except Exception as exc:  # noqa: BLE001 - the connector raises many types; classify by message
+                    text = f"{type(exc).__name__}: {exc}"
+                    if _TABLE_MISSING.search(text):
+                        raise DataUnavailable(f"A table is missing in the warehouse: {exc}") from exc
+                    self._drop()
+                    if _EXPIRED.search(text) and not reconnected:
+                        log.info("Databricks session expired; reconnecting once")
+                        reconnected = True
+                        continue
+                    if _STARTING.search(text):
+                        if waits < self.start_retries:
+                            waits += 1
+                            log.info("SQL warehouse starting; retry %d/%d", waits, self.start_retries)
+                            self._sleep(self.retry_wait_seconds * waits)
+                            continue
+                        raise WarehouseStarting(
+                            "The Databricks SQL warehouse is starting. This page retries on its next refresh."
+                        ) from exc
+                    raise WarehouseUnreachable(f"The Databricks SQL warehouse cannot be queried: {exc}") from exc
+
+    def query(self, q: BoundQuery) -> pa.Table:
+        return self.run(self.sql_for(q), q.params)
+
+    def last_commit(self, table: Table) -> datetime | None:
+        rows = self.run(f"DESCRIBE HISTORY {self.qualify(table)} LIMIT 1").to_pylist()
+        if not rows:
+            return None
+        ts = rows[0]["timestamp"]
+        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()

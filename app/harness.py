@@ -1,0 +1,125 @@
+"""Run the dashboard headless and drive it in Chromium: for the browser test, the screenshots and the benchmark.
+
+Needs Debian's chromium (`apt-get install -y chromium chromium-driver`) and the `playwright` Python package; it never
+runs `playwright install`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+APP = Path(__file__).resolve().parent / "streamlit_app.py"
+PROJECT_ROOT = APP.parent.parent
+
+# True once the script has finished and every chart on the page has drawn its SVG.
+PAGE_DRAWN_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.dataset.testScriptState !== 'notRunning') return false;
+  if (!document.querySelector('[data-testid="stMain"] h1')) return false;
+  if (document.querySelector('[data-testid="stSkeleton"]')) return false;
+  const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
+  return [...charts].every(c => c.querySelector('.main-svg'));
+}"""
+
+
+def ensure_chromium() -> Path:
+    """Debian's chromium at /usr/bin/chromium, installed with apt-get when missing (needs root)."""
+    if CHROMIUM.exists():
+        return CHROMIUM
+    if shutil.which("apt-get") is None:
+        raise RuntimeError("chromium is missing and apt-get is not available: install chromium at /usr/bin/chromium")
+    log.info("installing Debian's chromium with apt-get (first run only)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"]):
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.strip()[-500:]}")
+    if not CHROMIUM.exists():
+        raise RuntimeError("apt-get installed chromium but /usr/bin/chromium is not there")
+    return CHROMIUM
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def streamlit_server(env: Mapping[str, str], log_file: Path, timeout: float = 90.0) -> Iterator[str]:
+    """`streamlit run app/streamlit_app.py` on a free port with these extra environment variables; yields its URL."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.address",
+           "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as out:
+        proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log_file}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not answer within {timeout:.0f}s; see {log_file}")
+            time.sleep(0.2)  # polling the health endpoint, bounded by the deadline
+        yield url
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@contextmanager
+def chromium_page(width: int = 1280, height: int = 900) -> Iterator[object]:
+    """A Playwright page in headless Debian chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(ensure_chromium()), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            yield page
+        finally:
+            browser.close()
+
+
+def wait_drawn(page, timeout: float = 60.0) -> None:
+    """Until the script run is over and every chart is drawn."""
+    page.wait_for_function(PAGE_DRAWN_JS, timeout=timeout * 1000, polling=50)
+
+
+def open_and_time(page, url: str, timeout: float = 60.0) -> float:
+    """Seconds from navigation until the page is fully drawn."""
+    started = time.perf_counter()
+    page.goto(url)
+    wait_drawn(page, timeout)
+    return time.perf_counter() - started

@@ -1,0 +1,66 @@
+"""How far the pipeline's bronze layer is behind Kafka: topic end offsets against the offsets already in bronze."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterable
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+class KafkaUnreachable(RuntimeError):
+    pass
+
+
+def _reachable(server: str, timeout: float) -> bool:
+    """A TCP connect to one bootstrap server: fails fast where librdkafka would wait out its whole timeout."""
+    host, _, port = server.strip().rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]") or "localhost", int(port)), timeout=min(timeout, 1.0)):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def end_offsets(bootstrap: str, topics: Iterable[str], timeout: float = 3.0) -> dict[tuple[str, int], int]:
+    """High watermark (next offset to be written) of every partition of the given topics."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    if not any(_reachable(server, timeout) for server in bootstrap.split(",")):
+        raise KafkaUnreachable(f"Kafka at {bootstrap} is unreachable (no broker answers)")
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "dashboard-lag-probe",
+                         "enable.auto.commit": False, "socket.timeout.ms": int(timeout * 1000),
+                         "log_level": 0})  # fmt: skip
+    try:
+        metadata = consumer.list_topics(timeout=timeout)
+        out: dict[tuple[str, int], int] = {}
+        for topic in topics:
+            meta = metadata.topics.get(topic)
+            if meta is None or meta.error is not None:
+                continue
+            for partition in sorted(meta.partitions):
+                _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+                out[(topic, partition)] = high
+        return out
+    except KafkaException as exc:
+        raise KafkaUnreachable(f"Kafka at {bootstrap} is unreachable: {exc}") from exc
+    finally:
+        consumer.close()
+
+
+def lag_table(ends: dict[tuple[str, int], int], bronze: pd.DataFrame, topic_names: dict[str, str]) -> pd.DataFrame:
+    """One row per topic partition: end offset, next offset bronze expects, and the records in between.
+
+    `bronze` has columns topic, partition, max_offset; `topic_names` maps a full topic name to the contract's name,
+    since bronze may hold topics of other prefixes too.
+    """
+    in_bronze = {(str(r.topic), int(r.partition)): int(r.max_offset) for r in bronze.itertuples()}
+    rows = []
+    for (topic, partition), end in sorted(ends.items()):
+        consumed = in_bronze.get((topic, partition), -1) + 1
+        rows.append({"topic": topic, "name": topic_names.get(topic, topic), "partition": partition,
+                     "end_offset": end, "next_in_bronze": consumed, "lag": max(0, end - consumed)})  # fmt: skip
+    return pd.DataFrame(rows, columns=["topic", "name", "partition", "end_offset", "next_in_bronze", "lag"])

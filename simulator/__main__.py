@@ -1,0 +1,5 @@
+"""`python -m simulator --help`."""
+
+from simulator.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""Fault injection on encoded records: duplicates, late arrivals, malformed values and heart-rate outliers."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+
+from simulator.config import FaultConfig
+from simulator.lanes import DayRecords, Lane, Record, sorted_lane
+from simulator.records import BPM, MALFORMED_KINDS, bpm_value, malformed_value
+
+OUTLIER_RATES = (0.0, 300.0)
+
+
+@dataclass
+class FaultCounts:
+    """How many faults of each kind a run injected, so tests and reports can compare with what landed."""
+
+    duplicates: int = 0
+    late: int = 0
+    outliers: int = 0
+    ooo_profile: int = 0
+    malformed: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"duplicates": self.duplicates, "late": self.late, "outliers": self.outliers,
+                "ooo_profile": self.ooo_profile, "malformed": dict(self.malformed)}  # fmt: skip
+
+
+def inject_record_faults(records: DayRecords, faults: FaultConfig, rng: random.Random,
+                         counts: FaultCounts) -> DayRecords:  # fmt: skip
+    """New lanes with faults applied; each rate is per original record, drawn independently.
+
+    A late record keeps its event time in the value but is sent up to `late_max_minutes` later; a duplicate is
+    sent again within seconds; a malformed record is an extra, broken copy; an outlier replaces the heart rate.
+    """
+    rand = rng.random
+    late_ms = faults.late_max_minutes * 60_000.0
+    result: list[list[Lane]] = []
+    for topic, lanes in enumerate(records):
+        kinds, turn = MALFORMED_KINDS[topic], 0  # kinds take turns, so each appears at rate / len(kinds)
+        result.append([])
+        for lane in lanes:
+            stamps: list[int] = []
+            out: list[Record] = []
+            for at, record in zip(lane.ms.tolist(), lane.records, strict=True):
+                if faults.outlier_rate and topic == BPM and rand() < faults.outlier_rate:
+                    reading = json.loads(record["value"])
+                    record = {"key": record["key"], "value": bpm_value(reading["device_id"], reading["time"],
+                                                                       rng.choice(OUTLIER_RATES))}  # fmt: skip
+                    counts.outliers += 1
+                if faults.late_rate and rand() < faults.late_rate:
+                    at += int(rng.uniform(min(60_000.0, late_ms), late_ms))
+                    counts.late += 1
+                stamps.append(at)
+                out.append(record)
+                if faults.dup_rate and rand() < faults.dup_rate:
+                    stamps.append(at + rng.randrange(5000))
+                    out.append(dict(record))
+                    counts.duplicates += 1
+                if faults.malformed_rate and rand() < faults.malformed_rate:
+                    kind, turn = kinds[turn % len(kinds)], turn + 1
+                    stamps.append(at)
+                    out.append({"key": record["key"], "value": malformed_value(topic, record["value"], kind, rng)})
+                    counts.malformed[kind] += 1
+            result[topic].append(sorted_lane(stamps, out))
+    return result[0], result[1], result[2]

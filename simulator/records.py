@@ -1,0 +1,98 @@
+"""Kafka record values per the data contract (1.2): fast encoders, malformed variants and a contract checker."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+BPM, WORKOUT, GYM = 0, 1, 2
+TOPIC_NAMES = ("bpm", "workout", "gym")
+
+BPM_FORMAT = b'{"device_id":%d,"time":%.3f,"heartrate":%.1f}'
+# The same from integers (device, seconds, milliseconds, beats, tenths), one line per record for bulk formatting
+BPM_LINE = b'{"device_id":%d,"time":%d.%03d,"heartrate":%d.%d}\n'
+WORKOUT_FORMAT = b'{"user_id":%d,"workout_id":%d,"session_id":%d,"action":"%s","time":%.3f}'
+GYM_IN_FORMAT = b'{"mac_address":"%s","gym":%d,"login":%.3f,"logout":null}'
+GYM_OUT_FORMAT = b'{"mac_address":"%s","gym":%d,"login":%.3f,"logout":%.3f}'
+
+REQUIRED = {
+    BPM: {"device_id": "id", "time": "number", "heartrate": "number"},
+    WORKOUT: {"user_id": "id", "workout_id": "id", "session_id": "id", "action": "action", "time": "number"},
+    GYM: {"mac_address": "str", "gym": "id", "login": "number", "logout": "number_or_null"},
+}
+COMMON_MALFORMED = ("not_json", "not_object", "missing_field", "wrong_type", "negative_id")
+MALFORMED_KINDS = {
+    BPM: COMMON_MALFORMED,
+    WORKOUT: (*COMMON_MALFORMED, "bad_action"),
+    GYM: (*COMMON_MALFORMED, "logout_not_after_login"),
+}
+
+
+def bpm_value(device_id: int, time: float, heartrate: float) -> bytes:
+    return BPM_FORMAT % (device_id, time, heartrate)
+
+
+def malformed_value(topic: int, value: bytes, kind: str, rng: random.Random) -> bytes:
+    """A broken copy of a valid record value, broken in the named way (one of MALFORMED_KINDS[topic])."""
+    record = json.loads(value)
+    fields = list(REQUIRED[topic])
+    id_fields = [f for f, t in REQUIRED[topic].items() if t == "id"]
+    if kind == "not_json":
+        return value[: rng.randint(1, len(value) - 2)]
+    if kind == "not_object":
+        return json.dumps([record[f] for f in fields], separators=(",", ":")).encode()
+    if kind == "missing_field":
+        del record[rng.choice(fields)]
+    elif kind == "wrong_type":
+        name = rng.choice(fields)
+        record[name] = 12345 if REQUIRED[topic][name] in ("str", "action") else str(record[name])
+    elif kind == "negative_id":
+        name = rng.choice(id_fields)
+        record[name] = -max(1, record[name])
+    elif kind == "bad_action":
+        record["action"] = rng.choice(("pause", "START", "", "resume"))
+    elif kind == "logout_not_after_login":
+        record["logout"] = record["login"] - rng.choice((0.0, 60.0, 3600.0))
+    else:
+        raise ValueError(f"unknown malformed kind {kind!r}")
+    return json.dumps(record, separators=(",", ":")).encode()
+
+
+def _type_ok(value: object, kind: str) -> bool:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if kind == "id":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return is_number
+    if kind == "number_or_null":
+        return value is None or is_number
+    if kind == "str":
+        return isinstance(value, str)
+    return value in ("start", "stop")  # action: a wrong value is reported as bad_action below
+
+
+def malformed_reason(topic: int, value: bytes) -> str | None:
+    """Why a record value breaks the contract (one of the malformed kinds), or None when it is valid."""
+    try:
+        record = json.loads(value)
+    except (ValueError, UnicodeDecodeError):
+        return "not_json"
+    if not isinstance(record, dict):
+        return "not_object"
+    spec = REQUIRED[topic]
+    if any(name not in record for name in spec):
+        return "missing_field"
+    for name, kind in spec.items():
+        if kind == "action":
+            if not isinstance(record[name], str):
+                return "wrong_type"
+            if record[name] not in ("start", "stop"):
+                return "bad_action"
+        elif not _type_ok(record[name], kind):
+            return "wrong_type"
+    if any(record[name] < 0 for name, kind in spec.items() if kind == "id"):
+        return "negative_id"
+    if topic == GYM and record["logout"] is not None and not record["logout"] > record["login"]:
+        return "logout_not_after_login"
+    return None
