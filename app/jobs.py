@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from lakehouse.processes import pid_alive
+
 log = logging.getLogger(__name__)
 
 STAGES = ("bronze", "silver", "gold")
@@ -81,16 +83,7 @@ def _alive(pid: int) -> bool:
             return False
     except ChildProcessError:
         pass  # not our child: fall through to the signal probe
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
+    return pid_alive(pid)
 
 
 class JobManager:

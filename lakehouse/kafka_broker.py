@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from lakehouse.processes import pid_alive, reap
 from lakehouse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -107,21 +108,6 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child still answers kill(0); treat it as gone
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 @dataclass
 class LocalBroker:
     """One KRaft broker+controller process; its state lives in `data_dir`."""
@@ -156,7 +142,7 @@ class LocalBroker:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if _pid_alive(pid) else None
+        return pid if pid_alive(pid) else None
 
     def is_running(self) -> bool:
         return self.pid() is not None and port_open(self.host, self.port)
@@ -244,12 +230,12 @@ class LocalBroker:
             return False
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _pid_alive(pid) and time.monotonic() < deadline:
-            _reap(pid)
+        while pid_alive(pid) and time.monotonic() < deadline:
+            reap(pid)
             time.sleep(0.1)
-        if _pid_alive(pid):
+        if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
-            _reap(pid)
+            reap(pid)
         self.pid_file.unlink(missing_ok=True)
         log.info("Kafka broker (pid %s) stopped", pid)
         return True
@@ -258,13 +244,6 @@ class LocalBroker:
         pid = self.pid()
         return {"bootstrap": self.bootstrap, "pid": pid, "running": self.is_running(), "data_dir": str(self.data_dir),
                 "log": str(self.log_file), "version": KAFKA_VERSION}  # fmt: skip
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _kafka_cluster_id() -> str:

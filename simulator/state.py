@@ -8,7 +8,10 @@ import os
 from pathlib import Path
 from typing import IO
 
+from lakehouse.processes import pid_alive
 from lakehouse.settings import Settings
+
+__all__ = ["pid_alive"]
 
 
 class AlreadyRunning(RuntimeError):
@@ -40,21 +43,6 @@ def read_state(path: Path) -> dict[str, object] | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-
-
-def pid_alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def current_state(settings: Settings) -> dict[str, object] | None:
