@@ -9,6 +9,8 @@ from pathlib import Path
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 TOPICS = ("bpm", "workout", "gym")
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "AWS_MSK_IAM")
 
 
 class SettingsError(ValueError):
@@ -37,6 +39,16 @@ class Settings:
     databricks_server_hostname: str | None = None
     databricks_http_path: str | None = None
     databricks_token: str | None = field(default=None, repr=False)
+    # Production connections (lakehouse/connections.py turns these into client options). Unset = the local defaults.
+    kafka_security_protocol: str | None = None  # PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
+    kafka_sasl_mechanism: str | None = None  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM
+    kafka_sasl_username: str | None = field(default=None, repr=False)
+    kafka_sasl_password: str | None = field(default=None, repr=False)
+    kafka_ssl_ca_location: str | None = None  # PEM file of a private CA; public CAs need nothing
+    source_db_user: str | None = field(default=None, repr=False)
+    source_db_password: str | None = field(default=None, repr=False)
+    secret_scope: str | None = None  # Databricks secret scope holding the credentials not given as env vars
+    databricks_runtime_version: str | None = None  # set by Databricks on its clusters
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -47,6 +59,14 @@ class Settings:
         if prefix and not all(c.isalnum() or c in "._-" for c in prefix):
             raise SettingsError(f"KAFKA_TOPIC_PREFIX={prefix!r}: only letters, digits, '.', '_' and '-' are allowed")
         checkpoint = env.get("LAKEHOUSE_CHECKPOINT_DIR")
+        protocol = (env.get("KAFKA_SECURITY_PROTOCOL") or "").strip().upper() or None
+        if protocol and protocol not in KAFKA_SECURITY_PROTOCOLS:
+            raise SettingsError(
+                f"KAFKA_SECURITY_PROTOCOL={protocol!r}: use one of {', '.join(KAFKA_SECURITY_PROTOCOLS)}"
+            )
+        mechanism = (env.get("KAFKA_SASL_MECHANISM") or "").strip().upper() or None
+        if mechanism and mechanism not in KAFKA_SASL_MECHANISMS:
+            raise SettingsError(f"KAFKA_SASL_MECHANISM={mechanism!r}: use one of {', '.join(KAFKA_SASL_MECHANISMS)}")
         settings = cls(
             kafka_bootstrap_servers=bootstrap or DEFAULT_BOOTSTRAP,
             kafka_external=bool(bootstrap),
@@ -61,6 +81,15 @@ class Settings:
             databricks_server_hostname=env.get("DATABRICKS_SERVER_HOSTNAME") or None,
             databricks_http_path=env.get("DATABRICKS_HTTP_PATH") or None,
             databricks_token=env.get("DATABRICKS_TOKEN") or None,
+            kafka_security_protocol=protocol,
+            kafka_sasl_mechanism=mechanism,
+            kafka_sasl_username=env.get("KAFKA_SASL_USERNAME") or None,
+            kafka_sasl_password=env.get("KAFKA_SASL_PASSWORD") or None,
+            kafka_ssl_ca_location=env.get("KAFKA_SSL_CA_LOCATION") or None,
+            source_db_user=env.get("SOURCE_DB_USER") or None,
+            source_db_password=env.get("SOURCE_DB_PASSWORD") or None,
+            secret_scope=env.get("LAKEHOUSE_SECRET_SCOPE") or None,
+            databricks_runtime_version=env.get("DATABRICKS_RUNTIME_VERSION") or None,
         )
         return replace(settings, **overrides) if overrides else settings
 

@@ -1,0 +1,154 @@
+"""Client options for the production connections, from Settings alone: Kafka (SASL/SSL) and the source database.
+
+The same settings give Spark's Kafka source, confluent-kafka clients and Spark's JDBC source what they need, so a
+move from the local broker to Confluent Cloud, Azure Event Hubs or Amazon MSK is configuration only. Credentials
+come from environment variables or, when `LAKEHOUSE_SECRET_SCOPE` is set, from that Databricks secret scope.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from lakehouse.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+# (scope, key) -> the secret's value, or None when the scope has no such key
+SecretReader = Callable[[str, str], str | None]
+
+# Keys looked up in the secret scope for credentials that are not set as environment variables.
+SECRET_KEYS = {
+    "kafka_sasl_username": "kafka-sasl-username",
+    "kafka_sasl_password": "kafka-sasl-password",
+    "source_db_user": "source-db-user",
+    "source_db_password": "source-db-password",
+}
+
+LOGIN_MODULES = {
+    "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+    "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+    "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+}
+MSK_IAM_LOGIN_MODULE = "software.amazon.msk.auth.iam.IAMLoginModule"
+MSK_IAM_CALLBACK_HANDLER = "software.amazon.msk.auth.iam.IAMClientCallbackHandler"
+# Databricks Runtime ships the Kafka client and the MSK IAM library relocated under these package prefixes.
+DATABRICKS_KAFKA_SHADE = "kafkashaded."
+DATABRICKS_MSK_IAM_SHADE = "shadedmskiam."
+
+
+def databricks_secret_reader() -> SecretReader:
+    """Read secrets through dbutils.secrets; only works on a Databricks cluster (or with Databricks Connect)."""
+    try:
+        from databricks.sdk.runtime import dbutils
+    except ImportError as exc:
+        raise SettingsError(
+            "LAKEHOUSE_SECRET_SCOPE is set, but dbutils.secrets is only available on Databricks"
+        ) from exc
+
+    def read(scope: str, key: str) -> str | None:
+        try:
+            return dbutils.secrets.get(scope=scope, key=key)
+        except Exception:  # noqa: BLE001 - a missing key arrives as a generic error; the caller decides if it matters
+            log.debug("secret %s/%s is not readable", scope, key, exc_info=True)
+            return None
+
+    return read
+
+
+def _credential(settings: Settings, name: str, secrets: SecretReader | None) -> str | None:
+    """The credential from its environment variable, else from the secret scope, else None."""
+    value = getattr(settings, name)
+    if value or not settings.secret_scope:
+        return value
+    reader = secrets or databricks_secret_reader()
+    return reader(settings.secret_scope, SECRET_KEYS[name]) or None
+
+
+def _security(settings: Settings) -> tuple[str, str | None]:
+    """Effective (security protocol, SASL mechanism): a mechanism alone implies SASL_SSL, SASL alone implies PLAIN."""
+    mechanism = settings.kafka_sasl_mechanism
+    protocol = settings.kafka_security_protocol or ("SASL_SSL" if mechanism else "PLAINTEXT")
+    if protocol.startswith("SASL_"):
+        return protocol, mechanism or "PLAIN"
+    if mechanism:
+        raise SettingsError(
+            f"KAFKA_SASL_MECHANISM={mechanism} needs KAFKA_SECURITY_PROTOCOL=SASL_SSL or SASL_PLAINTEXT, not {protocol}"
+        )
+    return protocol, None
+
+
+def _sasl_credentials(settings: Settings, mechanism: str, secrets: SecretReader | None) -> tuple[str, str]:
+    username = _credential(settings, "kafka_sasl_username", secrets)
+    password = _credential(settings, "kafka_sasl_password", secrets)
+    if not username or not password:
+        where = f" or keys {SECRET_KEYS['kafka_sasl_username']}/{SECRET_KEYS['kafka_sasl_password']} in secret scope " \
+                f"{settings.secret_scope}" if settings.secret_scope else ""  # fmt: skip
+        raise SettingsError(
+            f"KAFKA_SASL_MECHANISM={mechanism} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD{where}"
+        )
+    return username, password
+
+
+def _jaas_quote(value: str) -> str:
+    """A JAAS option value in double quotes, with backslashes and quotes escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def jaas_config(settings: Settings, secrets: SecretReader | None = None) -> str | None:
+    """The `sasl.jaas.config` line of Kafka's Java client for the configured mechanism, or None without SASL."""
+    _, mechanism = _security(settings)
+    if mechanism is None:
+        return None
+    on_databricks = bool(settings.databricks_runtime_version)
+    if mechanism == "AWS_MSK_IAM":
+        return f"{DATABRICKS_MSK_IAM_SHADE if on_databricks else ''}{MSK_IAM_LOGIN_MODULE} required;"
+    username, password = _sasl_credentials(settings, mechanism, secrets)
+    module = f"{DATABRICKS_KAFKA_SHADE if on_databricks else ''}{LOGIN_MODULES[mechanism]}"
+    return f"{module} required username={_jaas_quote(username)} password={_jaas_quote(password)};"
+
+
+def spark_kafka_options(settings: Settings, secrets: SecretReader | None = None) -> dict[str, str]:
+    """`kafka.`-prefixed options for Spark's Kafka source: bootstrap servers plus whatever security is configured."""
+    protocol, mechanism = _security(settings)
+    options = {"kafka.bootstrap.servers": settings.kafka_bootstrap_servers}
+    if protocol != "PLAINTEXT":
+        options["kafka.security.protocol"] = protocol
+    if mechanism:
+        options["kafka.sasl.mechanism"] = mechanism
+        options["kafka.sasl.jaas.config"] = jaas_config(settings, secrets) or ""
+        if mechanism == "AWS_MSK_IAM":
+            shade = DATABRICKS_MSK_IAM_SHADE if settings.databricks_runtime_version else ""
+            options["kafka.sasl.client.callback.handler.class"] = f"{shade}{MSK_IAM_CALLBACK_HANDLER}"
+    if settings.kafka_ssl_ca_location and protocol in ("SSL", "SASL_SSL"):
+        options["kafka.ssl.truststore.type"] = "PEM"
+        options["kafka.ssl.truststore.location"] = settings.kafka_ssl_ca_location
+    return options
+
+
+def confluent_kafka_config(settings: Settings, secrets: SecretReader | None = None) -> dict[str, str]:
+    """Configuration for confluent-kafka (librdkafka) producers, consumers and admin clients."""
+    protocol, mechanism = _security(settings)
+    config = {"bootstrap.servers": settings.kafka_bootstrap_servers}
+    if protocol != "PLAINTEXT":
+        config["security.protocol"] = protocol
+    if mechanism == "AWS_MSK_IAM":
+        raise SettingsError("KAFKA_SASL_MECHANISM=AWS_MSK_IAM works for Spark's Kafka source only; confluent-kafka "
+                            "clients (simulator, topic creation) need SCRAM or PLAIN credentials on MSK")  # fmt: skip
+    if mechanism:
+        username, password = _sasl_credentials(settings, mechanism, secrets)
+        config.update({"sasl.mechanism": mechanism, "sasl.username": username, "sasl.password": password})
+    if settings.kafka_ssl_ca_location and protocol in ("SSL", "SASL_SSL"):
+        config["ssl.ca.location"] = settings.kafka_ssl_ca_location
+    return config
+
+
+def jdbc_properties(settings: Settings, secrets: SecretReader | None = None) -> dict[str, str]:
+    """`user`/`password` for the source database's JDBC connection; empty when the URL needs none (SQLite)."""
+    if not settings.source_db_is_jdbc:
+        return {}
+    props = {
+        "user": _credential(settings, "source_db_user", secrets),
+        "password": _credential(settings, "source_db_password", secrets),
+    }
+    return {k: v for k, v in props.items() if v}
