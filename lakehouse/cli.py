@@ -69,7 +69,11 @@ def run_group(name: str, add_parser, argv: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return _dispatch(build_parser(), argv)
+    """Console entry point; a failure raises SystemExit so callers that ignore return values (wheel tasks) see it."""
+    code = _dispatch(build_parser(), argv)
+    if code:
+        raise SystemExit(code)
+    return 0
 
 
 def _dispatch(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:

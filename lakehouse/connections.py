@@ -82,8 +82,8 @@ def _sasl_credentials(settings: Settings, mechanism: str, secrets: SecretReader 
     username = _credential(settings, "kafka_sasl_username", secrets)
     password = _credential(settings, "kafka_sasl_password", secrets)
     if not username or not password:
-        where = f" or keys {SECRET_KEYS['kafka_sasl_username']}/{SECRET_KEYS['kafka_sasl_password']} in secret scope " \
-                f"{settings.secret_scope}" if settings.secret_scope else ""  # fmt: skip
+        keys = f"{SECRET_KEYS['kafka_sasl_username']}/{SECRET_KEYS['kafka_sasl_password']}"
+        where = f" or keys {keys} in secret scope {settings.secret_scope}" if settings.secret_scope else ""
         raise SettingsError(
             f"KAFKA_SASL_MECHANISM={mechanism} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD{where}"
         )

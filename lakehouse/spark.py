@@ -76,6 +76,8 @@ def get_spark(settings: Settings, app_name: str = "wearable-lakehouse", extra_co
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    if settings.databricks_runtime_version:  # a Databricks cluster: its own session, its own jars and conf
+        return SparkSession.builder.getOrCreate()
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     master = settings.spark_master or f"local[{os.cpu_count() or 2}]"
