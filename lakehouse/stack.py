@@ -39,6 +39,7 @@ def _wait_http(url: str, timeout: float) -> bool:
 
 def up(args: argparse.Namespace, settings: Settings) -> int:
     from simulator import control
+    from simulator.config import SimulatorConfig
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     print("1/5 Kafka ...", flush=True)
@@ -58,7 +59,7 @@ def up(args: argparse.Namespace, settings: Settings) -> int:
     svc = services(settings)
     print("4/5 live simulator and streaming pipeline ...", flush=True)
     if not control.is_running(settings):
-        control.start(settings, members=args.members, speed=args.speed, seed=args.seed)
+        control.start(settings, SimulatorConfig(members=args.members, seed=args.seed), speed=args.speed)
     svc["pipeline-stream"].start(python_module("pipeline", "run", "--mode", "stream"))
 
     print("5/5 dashboard ...", flush=True)
