@@ -13,7 +13,6 @@ import logging
 import os
 import re
 import resource
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 from statistics import mean
 
 from lakehouse.kafka_broker import LocalBroker, create_topics, ensure_kafka_jars, java_executable
+from lakehouse.processes import free_port_pair
 from lakehouse.settings import Settings
 from simulator.behaviour import DAY_SECONDS, day_of
 from simulator.config import SimulatorConfig
@@ -36,21 +36,6 @@ TARGET_RATE = 200_000
 TARGET_SHARE = 0.5
 END = 1_764_000_000.0  # a fixed end of history, so every run generates the same records
 _PERF_LINE = re.compile(r"(\d+) records sent, ([\d.]+) records/sec")
-
-
-def free_port_pair() -> int:
-    for _ in range(50):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-        with socket.socket() as a, socket.socket() as b:
-            try:
-                a.bind(("127.0.0.1", port))
-                b.bind(("127.0.0.1", port + 1))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no two adjacent free ports")
 
 
 def average_value_size(config: SimulatorConfig) -> int:

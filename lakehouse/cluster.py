@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,8 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from lakehouse.processes import free_port, pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -38,25 +39,9 @@ def spark_home() -> Path:
     return Path(pyspark.__file__).resolve().parent
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 def _json(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=2) as response:
         return json.load(response)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _is_spark_daemon(pid: int) -> bool:
@@ -64,13 +49,13 @@ def _is_spark_daemon(pid: int) -> bool:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
-        return _alive(pid)
+        return pid_alive(pid)
     return "org.apache.spark.deploy." in cmdline
 
 
 def terminate(pid: int, timeout: float = 20.0) -> None:
     """SIGTERM one daemon (and the process group it leads), then SIGKILL it if it outlives `timeout`."""
-    if not _alive(pid) or not _is_spark_daemon(pid):
+    if not pid_alive(pid) or not _is_spark_daemon(pid):
         return
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
@@ -85,8 +70,8 @@ def terminate(pid: int, timeout: float = 20.0) -> None:
             try:
                 done, _ = os.waitpid(pid, os.WNOHANG)  # reaps it when it is our child
             except ChildProcessError:
-                done = 0 if _alive(pid) else pid
-            if done or not _alive(pid):
+                done = 0 if pid_alive(pid) else pid
+            if done or not pid_alive(pid):
                 return
             threading.Event().wait(0.1)
     raise ClusterError(f"Spark daemon {pid} did not exit")
@@ -169,7 +154,7 @@ class StandaloneCluster:
         deadline = time.monotonic() + timeout
         last: Exception | None = None
         while time.monotonic() < deadline:
-            dead = [name for name, pid in self.pids.items() if not _alive(pid)]
+            dead = [name for name, pid in self.pids.items() if not pid_alive(pid)]
             if dead:
                 raise ClusterError(f"Spark {', '.join(dead)} exited during start-up; see {self.work_dir / 'logs'}")
             try:
@@ -244,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
 
     running = StandaloneCluster.from_state(args.dir)
     if args.action == "start":
-        if running is not None and "master" in running.pids and _alive(running.pids["master"]):
+        if running is not None and "master" in running.pids and pid_alive(running.pids["master"]):
             print(f"already running: {running.master_url}")
             return 0
         cluster = StandaloneCluster(work_dir=args.dir, workers=args.workers, cores=args.cores, memory=args.memory,

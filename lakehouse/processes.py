@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,6 +27,27 @@ def pid_alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on `host` right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def free_port_pair(host: str = "127.0.0.1") -> int:
+    """A port p such that p and p+1 are both free (a broker's client and controller listeners)."""
+    for _ in range(50):
+        port = free_port(host)
+        with socket.socket() as a, socket.socket() as b:
+            try:
+                a.bind((host, port))
+                b.bind((host, port + 1))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError(f"no two adjacent free ports on {host}")
 
 
 def reap(pid: int) -> None:

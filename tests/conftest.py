@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from pathlib import Path
 
 import pytest
 
 from lakehouse.kafka_broker import LocalBroker, create_topics
+from lakehouse.processes import free_port, free_port_pair
 from lakehouse.settings import Settings
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _free_port_pair() -> int:
-    """A port p such that p and p+1 are both free (broker and controller listeners)."""
-    for _ in range(50):
-        port = free_port()
-        with socket.socket() as a, socket.socket() as b:
-            try:
-                a.bind(("127.0.0.1", port))
-                b.bind(("127.0.0.1", port + 1))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no two adjacent free ports on 127.0.0.1")
+_free_port_pair = free_port_pair  # tests import these names from here
+__all__ = ["free_port", "_free_port_pair"]
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +23,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> str:
     if external:
         yield external
         return
-    port = _free_port_pair()
+    port = free_port_pair()
     broker = LocalBroker(data_dir=tmp_path_factory.mktemp("kafka"), cache_dir=Settings.from_env().cache_dir,
                          port=port, controller_port=port + 1)  # fmt: skip
     broker.start()
