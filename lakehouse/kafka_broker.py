@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from lakehouse.processes import pid_alive, reap
+from lakehouse.processes import pid_alive, read_pid, reap
 from lakehouse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -138,11 +138,7 @@ class LocalBroker:
         return self.data_dir / "broker.log"
 
     def pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if pid_alive(pid) else None
+        return read_pid(self.pid_file)
 
     def is_running(self) -> bool:
         return self.pid() is not None and port_open(self.host, self.port)

@@ -29,6 +29,15 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def read_pid(pid_file: Path) -> int | None:
+    """The pid recorded in `pid_file` if that process is still alive, else None."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if pid_alive(pid) else None
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free on `host` right now."""
     with socket.socket() as s:
@@ -73,11 +82,7 @@ class Service:
         return self.run_dir / f"{self.name}.log"
 
     def pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if pid_alive(pid) else None
+        return read_pid(self.pid_file)
 
     def start(self, argv: list[str], env: dict[str, str] | None = None) -> int:
         """Start detached unless already running; return the pid."""
