@@ -1,6 +1,9 @@
 """The dashboard's one data-access module: a cached engine per configuration and cached query results.
 
 Pages call `fetch(query)` and get a pandas DataFrame, or a `DataUnavailable` with a message fit for the page.
+Every query passes the access policy here, and only here: `fetch` rewrites it for the signed-in principal
+(governance/local.py: row filters and masks around each table, `AccessDenied` for a table the role may not read),
+and cached results are keyed by the principal's rights, so no user is ever served another user's result.
 """
 
 from __future__ import annotations
@@ -11,9 +14,20 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
+from app import auth
 from app.config import DashboardConfig, load_config
-from app.engines import DatabricksEngine, DataUnavailable, Engine, LocalEngine, TableMissing, WarehouseUnreachable
+from app.engines import (
+    AccessDenied,
+    DatabricksEngine,
+    DataUnavailable,
+    Engine,
+    LocalEngine,
+    TableMissing,
+    WarehouseUnreachable,
+)
 from app.queries import GOLD_TABLES, BoundQuery
+from governance.local import secure_sql
+from governance.policy import Access, NotPermitted, PolicyError
 from pipeline.tables import Table
 
 log = logging.getLogger(__name__)
@@ -57,20 +71,40 @@ def _run(q: BoundQuery, cfg: DashboardConfig) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, ttl=QUERY_TTL_SECONDS, max_entries=512)
-def _cached(key: tuple[str, ...], name: str, sql: str, params: tuple, ordered: bool) -> pd.DataFrame:
+def _cached(key: tuple[str, ...], rights: str, name: str, sql: str, params: tuple, ordered: bool) -> pd.DataFrame:
     return _run(BoundQuery(name, sql, dict(params), ordered), config())
 
 
 @st.cache_data(show_spinner=False, ttl=SLOW_TTL_SECONDS, max_entries=64)
-def _cached_slow(key: tuple[str, ...], name: str, sql: str, params: tuple, ordered: bool) -> pd.DataFrame:
+def _cached_slow(key: tuple[str, ...], rights: str, name: str, sql: str, params: tuple, ordered: bool) -> pd.DataFrame:
     return _run(BoundQuery(name, sql, dict(params), ordered), config())
 
 
+def access(cfg: DashboardConfig | None = None) -> Access:
+    """The signed-in principal's rights; `AccessDenied` when nobody is signed in or the policy cannot be read."""
+    try:
+        return auth.access(cfg or config())
+    except (PermissionError, PolicyError) as exc:
+        raise AccessDenied(str(exc)) from exc
+
+
+def secure(q: BoundQuery, rights: Access) -> BoundQuery:
+    """The query as `rights` may run it: every table behind its policy view. The one place the policy applies."""
+    try:
+        sql, params = secure_sql(q.sql, q.params, rights)
+    except NotPermitted as exc:
+        raise AccessDenied(str(exc), table=exc.table) from exc
+    return BoundQuery(q.name, sql, params, q.ordered)
+
+
 def fetch(q: BoundQuery, slow_changing: bool = False) -> pd.DataFrame:
-    """The query's result as a DataFrame, reused for QUERY_TTL_SECONDS (SLOW_TTL_SECONDS when `slow_changing`)."""
+    """The query's result as the signed-in principal may see it, reused for QUERY_TTL_SECONDS (SLOW_TTL_SECONDS when
+    `slow_changing`) by that principal only."""
     cfg = config()
+    rights = access(cfg)
+    safe = secure(q, rights)
     cached = _cached_slow if slow_changing else _cached
-    return cached(cfg.engine_key, q.name, q.sql, tuple(sorted(q.params.items())), q.ordered)
+    return cached(cfg.engine_key, rights.key, safe.name, safe.sql, tuple(sorted(safe.params.items())), safe.ordered)
 
 
 @st.cache_data(show_spinner=False, ttl=QUERY_TTL_SECONDS)
@@ -88,10 +122,11 @@ def _commit_times(key: tuple[str, ...], names: tuple[str, ...]) -> dict[str, dat
 
 
 def gold_commit_times(tables: tuple[Table, ...] = GOLD_TABLES) -> dict[str, datetime | None]:
-    """Latest Delta commit time of each gold table (None: the table does not exist yet)."""
+    """Latest Delta commit time of each gold table the principal may read (None: the table does not exist yet)."""
     cfg = config()
+    rights = access(cfg)
     try:
-        return _commit_times(cfg.engine_key, tuple(t.full_name for t in tables))
+        return _commit_times(cfg.engine_key, tuple(t.full_name for t in tables if rights.may_read(t.full_name)))
     except DataUnavailable:
         raise
     except Exception as exc:  # noqa: BLE001

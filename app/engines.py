@@ -21,13 +21,21 @@ import pyarrow as pa
 
 from app.queries import BoundQuery, render, to_dollar_params
 from lakehouse.settings import Settings
-from pipeline.tables import Table
+from pipeline.tables import BY_NAME, Table
 
 log = logging.getLogger(__name__)
 
 
 class DataUnavailable(Exception):
     """The data behind a view cannot be read right now; the message is meant for the person looking at the page."""
+
+
+class AccessDenied(DataUnavailable):
+    """The signed-in principal may not read this (the access policy, governance/policy.yml)."""
+
+    def __init__(self, message: str, table: str | None = None) -> None:
+        self.table = table
+        super().__init__(message)
 
 
 class TableMissing(DataUnavailable):
@@ -65,6 +73,9 @@ DUCKDB_MACROS = (
 MATERIALISED_LAYERS = ("gold", "ops")
 # Row order of the copies: the pages filter on these, and DuckDB skips row groups outside the range.
 SORT_KEYS = {"gold.workout_bpm_summary": "start_time", "gold.gym_summary": "date, login"}
+
+
+_TEMPLATE_REF = re.compile(r"\{(\w+)\.(\w+)\}")
 
 
 def local_view_name(table: Table) -> str:
@@ -182,12 +193,22 @@ class LocalEngine:
         return to_dollar_params(render(q.sql, local_view_name))
 
     def query(self, q: BoundQuery) -> pa.Table:
+        return self._execute(self.sql_for(q), q.params, q.tables)
+
+    def query_any(self, sql: str, params: Mapping[str, Any]) -> pa.Table:
+        """Templated SQL over any table of the contract, not only the dashboard's allow-list (`python -m app query`,
+        which the access policy guards instead)."""
+        tables = tuple(dict.fromkeys(BY_NAME[f"{layer}.{name}"] for layer, name in _TEMPLATE_REF.findall(sql)))
+        rendered = _TEMPLATE_REF.sub(lambda m: local_view_name(BY_NAME[f"{m.group(1)}.{m.group(2)}"]), sql)
+        return self._execute(to_dollar_params(rendered), params, tables)
+
+    def _execute(self, sql: str, params: Mapping[str, Any], tables: tuple[Table, ...]) -> pa.Table:
         # One connection, one query at a time: registered Arrow scans are visible to this connection only, and
         # the dashboard's queries take milliseconds.
         with self._lock:
-            for table in q.tables:
+            for table in tables:
                 self._ensure(table)
-            return self._con.sql(self.sql_for(q), params=dict(q.params)).to_arrow_table()
+            return self._con.sql(sql, params=dict(params)).to_arrow_table()
 
     def last_commit(self, table: Table) -> datetime | None:
         history = self._open(table).history(1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from governance.policy import Access
+
 
 @dataclass(frozen=True)
 class PageSpec:
@@ -12,6 +14,7 @@ class PageSpec:
     icon: str
     url_path: str
     default: bool = False
+    table: str = ""  # the page is in the menu of whoever may read this table
 
     @property
     def url(self) -> str:
@@ -20,7 +23,23 @@ class PageSpec:
 
 
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("views/workout_bpm.py", "Workout BPM", ":material/monitor_heart:", "workout-bpm", default=True),
-    PageSpec("views/gym_usage.py", "Gym usage", ":material/fitness_center:", "gym-usage"),
-    PageSpec("views/operations.py", "Operations", ":material/settings:", "operations"),
+    PageSpec(
+        "views/workout_bpm.py",
+        "Workout BPM",
+        ":material/monitor_heart:",
+        "workout-bpm",
+        default=True,
+        table="gold.workout_bpm_summary",
+    ),  # fmt: skip
+    PageSpec("views/gym_usage.py", "Gym usage", ":material/fitness_center:", "gym-usage", table="gold.gym_summary"),
+    PageSpec("views/operations.py", "Operations", ":material/settings:", "operations", table="ops.pipeline_runs"),
 )
+
+
+def pages_for(rights: Access) -> list[PageSpec]:
+    """The pages this principal sees in the menu; the first of them is the default when the usual one is hidden."""
+    shown = [p for p in PAGES if not p.table or rights.may_read(p.table)]
+    if shown and not any(p.default for p in shown):
+        first = shown[0]
+        shown[0] = PageSpec(first.path, first.title, first.icon, first.url_path, True, first.table)
+    return shown

@@ -1,4 +1,5 @@
-"""Dashboard entry point: `streamlit run app/streamlit_app.py`. Builds the navigation from the page registry."""
+"""Dashboard entry point: `streamlit run app/streamlit_app.py`. Signs the user in (app/auth.py), then builds the
+navigation from the page registry, showing only the pages the access policy lets them read."""
 
 from __future__ import annotations
 
@@ -12,8 +13,21 @@ if _ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from app.navigation import PAGES  # noqa: E402
+from app import auth, data  # noqa: E402
+from app.navigation import pages_for  # noqa: E402
+from lakehouse.settings import SettingsError  # noqa: E402
 
 st.set_page_config(page_title="Wearable analytics", page_icon=":material/monitor_heart:", layout="wide")
+try:
+    cfg = data.config()
+except SettingsError as exc:
+    st.error(f"The dashboard's settings cannot be used: {exc}")
+    st.stop()
+if auth.sign_in(cfg) is None:
+    st.stop()
+pages = pages_for(data.access(cfg))
+if not pages:
+    st.warning("Your role may not read any of the dashboard's tables.", icon=":material/lock:")
+    st.stop()
 st.navigation([st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=p.default)
-               for p in PAGES]).run()  # fmt: skip
+               for p in pages]).run()  # fmt: skip

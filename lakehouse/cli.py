@@ -1,4 +1,4 @@
-"""One CLI with a subcommand group per package: `lakehouse kafka|pipeline|simulator|up|down|status`."""
+"""One CLI with a subcommand group per package: `lakehouse kafka|pipeline|simulator|governance|up|down|status`."""
 
 from __future__ import annotations
 
@@ -47,12 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     kafka.add_argument("action", choices=["start", "status", "stop"])
     kafka.set_defaults(func=_kafka)
 
+    from governance.cli import add_governance_parser
     from lakehouse import stack
     from pipeline.cli import add_pipeline_parser
     from simulator.cli import add_simulator_parser
 
     add_pipeline_parser(sub)
     add_simulator_parser(sub)
+    add_governance_parser(sub)
     stack.add_stack_parsers(sub)
     return parser
 

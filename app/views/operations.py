@@ -195,9 +195,13 @@ def _section(draw) -> None:
 def render() -> None:
     st.title("Operations")
     refresh = ui.refresh_controls()
-    _simulator(refresh)
-    st.divider()
-    _pipeline(refresh)
+    if data.access().operations:  # the access policy's `operations: true` (platform admins)
+        _simulator(refresh)
+        st.divider()
+        _pipeline(refresh)
+    else:
+        st.info("Simulator and pipeline controls are for platform admins; you see the health panels only.",
+                icon=":material/lock:")  # fmt: skip
     st.divider()
 
     @ui.live(refresh)
