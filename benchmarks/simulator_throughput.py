@@ -44,7 +44,7 @@ def average_value_size(config: SimulatorConfig) -> int:
     conn.executescript(SCHEMA)
     sim = Simulation(config, conn, END - DAY_SECONDS)
     records, _ = sim.plan_day(day_of(END - DAY_SECONDS))
-    sizes = [len(r["value"]) for lanes in records for lane in lanes for r in lane.records]
+    sizes = [len(value) for lanes in records for lane in lanes for value in lane.values]
     return round(mean(sizes))
 
 

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 DELETE_PER_DAY = 1 / 2000  # account deletions per member per day
 NEW_MEMBERS_PER_DAY = 0.002  # new registrations per existing member per day
 SLICE_MS = 300_000  # history sends each topic's records in five-minute slices of emit time
+FOREVER = 2.0**40  # epoch seconds beyond any simulated time (the year 36812)
 
 # A source-database write due at a time: (time, sequence, change)
 TimedChange = tuple[float, int, Change]
@@ -101,8 +102,10 @@ class Simulation:
         return [("registration", (member.user_id, member.device_id, member.mac_address, at)),
                 profile_row(member.user_id, "new", at, member.profile)]  # fmt: skip
 
-    def plan_day(self, day: date) -> tuple[DayRecords, list[TimedChange]]:
-        """Every record (per topic, unsorted) and source-database change (in write order) of one UTC day."""
+    def plan_day(self, day: date, low: float = -FOREVER, high: float = FOREVER) -> tuple[DayRecords, list[TimedChange]]:
+        """The records of one UTC day due in [low, high) epoch seconds, per topic partition in emit-time order, and
+        every source-database change of the day (in write order). The whole day is simulated either way, so a
+        window never changes the records in it."""
         cfg = self.config
         start = day_start(day)
         ordinal = day.toordinal()
@@ -135,7 +138,7 @@ class Simulation:
             for change in self.register(at):
                 changes.append((at, len(changes), change))
         changes.sort(key=lambda c: (c[0], c[1]))
-        return builder.build(), changes
+        return builder.build(int(low * 1000), int(high * 1000)), changes
 
     def faulty(self, records: DayRecords, day: date, stats: RunStats) -> DayRecords:
         """The day's records with the configured faults injected (unchanged when fault injection is off)."""
@@ -147,13 +150,6 @@ class Simulation:
 
 def count_ooo(changes: list[TimedChange], stats: RunStats) -> None:
     stats.faults.ooo_profile += sum(1 for at, _, (kind, row) in changes if kind == "profile" and row[2] < at)
-
-
-def within(records: DayRecords, low: float, high: float) -> DayRecords:
-    """The records due in [low, high) epoch seconds."""
-    lo, hi = int(low * 1000), int(high * 1000)
-    bpm, workout, gym = ([lane.window(lo, hi) for lane in lanes] for lanes in records)
-    return bpm, workout, gym
 
 
 class Sender:
@@ -180,9 +176,9 @@ class Sender:
             end = lane.position(until_ms, pos)
             if end > pos:
                 if self.event_timestamps:
-                    self.sink.produce_each(topic, part, lane.records[pos:end], lane.ms[pos:end].tolist())
+                    self.sink.produce_each(topic, part, lane.slice(pos, end))
                 else:
-                    self.sink.produce_batch(topic, part, lane.records[pos:end])
+                    self.sink.produce_batch(topic, part, lane.batch(pos, end))
                 self.stats.records[TOPIC_NAMES[topic]] += end - pos
                 self.positions[topic, part] = end
                 sent += end - pos
@@ -231,12 +227,12 @@ def run_history(settings: Settings, config: SimulatorConfig, days: float, end: f
         days_list = day_range(day_of(start), day_of(end - 1e-3))
         with tqdm(total=len(days_list), unit="day", disable=not progress, desc="history") as bar:
             for day in days_list:
-                records, changes = sim.plan_day(day)
+                records, changes = sim.plan_day(day, start, end)
                 due = [c for c in changes if c[0] < end]
                 write_changes(conn, [c for _, _, c in due])
                 stats.count_changes([c for _, _, c in due])
                 count_ooo(due, stats)
-                sender.extend(sim.faulty(within(records, start, end), day, stats))
+                sender.extend(sim.faulty(records, day, stats))
                 day_end_ms = int(min(day_start(day) + DAY_SECONDS, end) * 1000)
                 for until in range(int(day_start(day) * 1000) + SLICE_MS, day_end_ms + SLICE_MS, SLICE_MS):
                     if stop.is_set():
@@ -300,10 +296,10 @@ def run_live(settings: Settings, config: SimulatorConfig, speed: float = 1.0, du
         while not stop.is_set() and (duration is None or time.monotonic() - mono0 < duration):
             now = sim_now()
             if now >= horizon:
-                records, new_changes = sim.plan_day(day)
+                records, new_changes = sim.plan_day(day, low=started)
                 new_changes = [c for c in new_changes if c[0] >= started]
                 count_ooo(new_changes, stats)
-                sender.extend(sim.faulty(within(records, started, 2**40), day, stats))
+                sender.extend(sim.faulty(records, day, stats))
                 changes, cpos = changes[cpos:] + new_changes, 0
                 horizon = day_start(day) + DAY_SECONDS
                 day = day_of(horizon)

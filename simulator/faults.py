@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from simulator.config import FaultConfig
-from simulator.lanes import DayRecords, Lane, Record, sorted_lane
+from simulator.lanes import DayRecords, Lane, sorted_lane
 from simulator.records import BPM, MALFORMED_KINDS, bpm_value, malformed_value
 
 OUTLIER_RATES = (0.0, 300.0)
@@ -44,26 +44,29 @@ def inject_record_faults(records: DayRecords, faults: FaultConfig, rng: random.R
         result.append([])
         for lane in lanes:
             stamps: list[int] = []
-            out: list[Record] = []
-            for at, record in zip(lane.ms.tolist(), lane.records, strict=True):
+            keys: list[bytes] = []
+            values: list[bytes] = []
+            for at, key, value in zip(lane.ms.tolist(), lane.keys, lane.values, strict=True):
                 if faults.outlier_rate and topic == BPM and rand() < faults.outlier_rate:
-                    reading = json.loads(record["value"])
-                    record = {"key": record["key"], "value": bpm_value(reading["device_id"], reading["time"],
-                                                                       rng.choice(OUTLIER_RATES))}  # fmt: skip
+                    reading = json.loads(value)
+                    value = bpm_value(reading["device_id"], reading["time"], rng.choice(OUTLIER_RATES))
                     counts.outliers += 1
                 if faults.late_rate and rand() < faults.late_rate:
                     at += int(rng.uniform(min(60_000.0, late_ms), late_ms))
                     counts.late += 1
                 stamps.append(at)
-                out.append(record)
+                keys.append(key)
+                values.append(value)
                 if faults.dup_rate and rand() < faults.dup_rate:
                     stamps.append(at + rng.randrange(5000))
-                    out.append(dict(record))
+                    keys.append(key)
+                    values.append(value)
                     counts.duplicates += 1
                 if faults.malformed_rate and rand() < faults.malformed_rate:
                     kind, turn = kinds[turn % len(kinds)], turn + 1
                     stamps.append(at)
-                    out.append({"key": record["key"], "value": malformed_value(topic, record["value"], kind, rng)})
+                    keys.append(key)
+                    values.append(malformed_value(topic, value, kind, rng))
                     counts.malformed[kind] += 1
-            result[topic].append(sorted_lane(stamps, out))
+            result[topic].append(sorted_lane(stamps, keys, values))
     return result[0], result[1], result[2]

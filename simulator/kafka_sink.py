@@ -10,6 +10,7 @@ from confluent_kafka.admin import AdminClient
 
 from lakehouse.kafka_broker import BrokerError, create_topics
 from lakehouse.settings import Settings
+from simulator.lanes import Lane, Record
 from simulator.records import TOPIC_NAMES
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class KafkaSink:
     def delivered(self) -> int:
         return self.produced - self.in_flight - self.errors
 
-    def produce_batch(self, topic: int, partition: int, records: list[dict[str, object]]) -> None:
+    def produce_batch(self, topic: int, partition: int, records: list[Record]) -> None:
         """Queue records ({"key", "value"}; other fields ignored) of one partition in one call, retrying those the
         full queue refused. One partition per call lets librdkafka enqueue the batch under a single lock."""
         produce_batch, name = self.producer.produce_batch, self.topics[topic]
@@ -96,20 +97,20 @@ class KafkaSink:
             records = refused
         self.producer.poll(0)
 
-    def produce_each(self, topic: int, partition: int, records: list[dict[str, bytes]], stamps: list[int]) -> None:
-        """Queue records one call each, with their emit times (ms, capped at now) as Kafka timestamps."""
+    def produce_each(self, topic: int, partition: int, lane: Lane) -> None:
+        """Queue a lane's records one call each, with their emit times (ms, capped at now) as Kafka timestamps."""
         produce, poll, name = self.producer.produce, self.producer.poll, self.topics[topic]
         now_ms = int(time.time() * 1000)
-        for i, (record, stamp) in enumerate(zip(records, stamps, strict=True)):
+        for i, (key, value, stamp) in enumerate(zip(lane.keys, lane.values, lane.ms.tolist(), strict=True)):
             while True:
                 try:
-                    produce(name, record["value"], record["key"], partition, timestamp=min(stamp, now_ms))
+                    produce(name, value, key, partition, timestamp=min(stamp, now_ms))
                     break
                 except BufferError:
                     poll(0.05)
             if not i & 1023:
                 poll(0)
-        self.produced += len(records)
+        self.produced += len(lane)
 
     def flush(self, timeout: float = 60.0) -> int:
         """Deliver everything queued; return how many records are still undelivered after `timeout`."""

@@ -1,7 +1,9 @@
 """Encoded records per (topic, partition) "lane", in emit-time order, with the emit times in a numpy array.
 
-Heart-rate readings, by far the most numerous records, are collected as arrays for a whole day and encoded in
-bulk: one argsort and one `%` format over all of a lane's readings, so the per-record Python work is one small dict.
+Heart-rate readings, by far the most numerous records, are collected as arrays for a whole day, ordered with one
+argsort and encoded in bulk with numpy (`records.bpm_values`), and only those inside the run's time window. A lane
+keeps keys and values as two lists; the dicts `Producer.produce_batch` takes are made per batch, just before
+sending (`Lane.batch`), so a day's records never exist as dicts all at once.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from operator import itemgetter
 
 import numpy as np
 
-from simulator.records import BPM, BPM_LINE, GYM, WORKOUT
+from simulator.records import BPM, GYM, WORKOUT, bpm_values
 
 # What Producer.produce_batch takes: {"key": bytes, "value": bytes}
 Record = dict[str, bytes]
@@ -20,46 +22,54 @@ _EMPTY = np.empty(0, dtype=np.int64)
 
 @dataclass
 class Lane:
-    """Records of one topic partition and their emit times (ms), both in ascending time order."""
+    """Records of one topic partition (keys and values) and their emit times (ms), all in ascending time order."""
 
     ms: np.ndarray = field(default_factory=lambda: _EMPTY)
-    records: list[Record] = field(default_factory=list)
+    keys: list[bytes] = field(default_factory=list)
+    values: list[bytes] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.values)
 
     def position(self, until_ms: int, start: int = 0) -> int:
         """Index of the first record due at or after `until_ms` (searching from `start`)."""
         return start + int(np.searchsorted(self.ms[start:], until_ms, side="left"))
 
     def tail(self, start: int) -> Lane:
-        return Lane(self.ms[start:], self.records[start:])
+        return self.slice(start, len(self))
+
+    def slice(self, start: int, end: int) -> Lane:
+        return Lane(self.ms[start:end], self.keys[start:end], self.values[start:end])
 
     def window(self, low_ms: int, high_ms: int) -> Lane:
         """The records due in [low_ms, high_ms)."""
         i, j = self.position(low_ms), self.position(high_ms)
-        return self if (i, j) == (0, len(self)) else Lane(self.ms[i:j], self.records[i:j])
+        return self if (i, j) == (0, len(self)) else self.slice(i, j)
+
+    def batch(self, start: int, end: int) -> list[Record]:
+        """Records start..end as the dicts `Producer.produce_batch` takes."""
+        return [{"key": k, "value": v} for k, v in zip(self.keys[start:end], self.values[start:end], strict=True)]
 
 
 # Lanes per topic (BPM, WORKOUT, GYM), then per partition
 DayRecords = tuple[list[Lane], list[Lane], list[Lane]]
 
 
-def reorder(records: list[Record], order: np.ndarray) -> list[Record]:
+def reorder(items: list[bytes], order: np.ndarray) -> list[bytes]:
     if len(order) == 0:
         return []
     if len(order) == 1:
-        return [records[int(order[0])]]
-    return list(itemgetter(*order.tolist())(records))
+        return [items[int(order[0])]]
+    return list(itemgetter(*order.tolist())(items))
 
 
-def sorted_lane(ms: list[int] | np.ndarray, records: list[Record]) -> Lane:
+def sorted_lane(ms: list[int] | np.ndarray, keys: list[bytes], values: list[bytes]) -> Lane:
     """A lane from records in any order (stable for equal times)."""
     stamps = np.asarray(ms, dtype=np.int64)
     if len(stamps) > 1 and np.any(stamps[1:] < stamps[:-1]):
         order = np.argsort(stamps, kind="stable")
-        return Lane(stamps[order], reorder(records, order))
-    return Lane(stamps, list(records))
+        return Lane(stamps[order], reorder(keys, order), reorder(values, order))
+    return Lane(stamps, list(keys), list(values))
 
 
 def merged(first: Lane, second: Lane) -> Lane:
@@ -67,15 +77,15 @@ def merged(first: Lane, second: Lane) -> Lane:
         return second
     if not len(second):
         return first
-    return sorted_lane(np.concatenate((first.ms, second.ms)), first.records + second.records)
+    return sorted_lane(np.concatenate((first.ms, second.ms)), first.keys + second.keys, first.values + second.values)
 
 
 class DayBuilder:
     """Collects one day's readings and events per topic partition, then encodes and orders them in bulk."""
 
     def __init__(self, partitions: tuple[int, int, int]) -> None:
-        self.readings: list[list[tuple[np.ndarray, np.ndarray, int]]] = [[] for _ in range(partitions[BPM])]
-        self.device_keys: dict[int, bytes] = {}
+        # per BPM partition: (times, rates, device_id, key) of one member's session or resting readings
+        self.readings: list[list[tuple[np.ndarray, np.ndarray, int, bytes]]] = [[] for _ in range(partitions[BPM])]
         self.events: dict[int, list[list[tuple[int, bytes, bytes]]]] = {
             WORKOUT: [[] for _ in range(partitions[WORKOUT])],
             GYM: [[] for _ in range(partitions[GYM])],
@@ -83,32 +93,38 @@ class DayBuilder:
 
     def add_readings(self, partition: int, device_id: int, key: bytes, times: np.ndarray, rates: np.ndarray) -> None:
         if len(times):
-            self.readings[partition].append((times, rates, device_id))
-            self.device_keys[device_id] = key
+            self.readings[partition].append((times, rates, device_id, key))
 
     def add_event(self, topic: int, partition: int, at: float, key: bytes, value: bytes) -> None:
         self.events[topic][partition].append((round(at * 1000), key, value))
 
-    def build(self) -> DayRecords:
-        bpm = [self._bpm_lane(chunks) for chunks in self.readings]
-        workout, gym = ([self._event_lane(items) for items in self.events[topic]] for topic in (WORKOUT, GYM))
+    def build(self, low_ms: int = -(2**62), high_ms: int = 2**62) -> DayRecords:
+        """The day's lanes, holding only the records due in [low_ms, high_ms); the others are never encoded."""
+        bpm = [self._bpm_lane(chunks, low_ms, high_ms) for chunks in self.readings]
+        workout, gym = ([self._event_lane(items, low_ms, high_ms) for items in self.events[topic]]
+                        for topic in (WORKOUT, GYM))  # fmt: skip
         return bpm, workout, gym
 
-    def _bpm_lane(self, chunks: list[tuple[np.ndarray, np.ndarray, int]]) -> Lane:
+    @staticmethod
+    def _bpm_lane(chunks: list[tuple[np.ndarray, np.ndarray, int, bytes]], low_ms: int, high_ms: int) -> Lane:
         if not chunks:
             return Lane()
         ms = np.round(np.concatenate([c[0] for c in chunks]) * 1000.0).astype(np.int64)
-        tenths = np.round(np.concatenate([c[1] for c in chunks]) * 10.0).astype(np.int64)
-        devices = np.concatenate([np.full(len(c[0]), c[2], dtype=np.int64) for c in chunks])
         order = np.argsort(ms, kind="stable")
-        ms, tenths, devices = ms[order], tenths[order], devices[order]
-        fields = np.stack((devices, *np.divmod(ms, 1000), *np.divmod(tenths, 10)), axis=1).ravel().tolist()
-        values = (BPM_LINE * len(ms) % tuple(fields)).split(b"\n")
-        values.pop()
-        keys = map(self.device_keys.__getitem__, devices.tolist())
-        return Lane(ms, [{"key": k, "value": v} for k, v in zip(keys, values, strict=True)])
+        ms = ms[order]
+        i, j = np.searchsorted(ms, (low_ms, high_ms), side="left").tolist()
+        ms, order = ms[i:j], order[i:j]
+        if not len(order):
+            return Lane()
+        tenths = np.round(np.concatenate([c[1] for c in chunks])[order] * 10.0).astype(np.int64)
+        owner = np.repeat(np.arange(len(chunks)), [len(c[0]) for c in chunks])[order]
+        devices = np.array([c[2] for c in chunks], dtype=np.int64)[owner]
+        keys = np.array([c[3] for c in chunks], dtype=object)[owner].tolist()
+        return Lane(ms, keys, bpm_values(devices, ms, tenths))
 
     @staticmethod
-    def _event_lane(items: list[tuple[int, bytes, bytes]]) -> Lane:
+    def _event_lane(items: list[tuple[int, bytes, bytes]], low_ms: int, high_ms: int) -> Lane:
         items.sort(key=itemgetter(0))
-        return Lane(np.array([i[0] for i in items], dtype=np.int64), [{"key": k, "value": v} for _, k, v in items])
+        ms = np.array([i[0] for i in items], dtype=np.int64)
+        i, j = np.searchsorted(ms, (low_ms, high_ms), side="left").tolist()
+        return Lane(ms[i:j], [k for _, k, _ in items[i:j]], [v for _, _, v in items[i:j]])
