@@ -9,6 +9,7 @@ and cached results are keyed by the principal's rights, so no user is ever serve
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 import pandas as pd
@@ -94,7 +95,7 @@ def secure(q: BoundQuery, rights: Access) -> BoundQuery:
         sql, params = secure_sql(q.sql, q.params, rights)
     except NotPermitted as exc:
         raise AccessDenied(str(exc), table=exc.table) from exc
-    return BoundQuery(q.name, sql, params, q.ordered)
+    return replace(q, sql=sql, params=params)
 
 
 def fetch(q: BoundQuery, slow_changing: bool = False) -> pd.DataFrame:

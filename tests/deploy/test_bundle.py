@@ -30,7 +30,11 @@ REQUIRED_VARS = {
     "kafka_bootstrap_servers": "pkc-123.westeurope.azure.confluent.cloud:9092",
     "warehouse_id": "abc123def456",
 }
-WORKSPACE = {"workspace.host": "https://adb-1.2.azuredatabricks.net"}
+WORKSPACE = {
+    "workspace.host": "https://adb-1.2.azuredatabricks.net",
+    "workspace.file_path": "/Workspace/Users/dev@example.com/.bundle/wearable_lakehouse/dev/files",
+}
+POLICY_ID = "<id of resources.cluster_policies.lakehouse_jobs>"  # known only after deployment
 REF = re.compile(r"\$\{([a-zA-Z_][\w.\-]*)\}")
 
 
@@ -66,7 +70,8 @@ def resolve(bundle: dict, target: str) -> dict:
     for name, value in REQUIRED_VARS.items():
         values[name] = value if values.get(name) is None else values[name]
     assert all(v is not None for v in values.values()), [n for n, v in values.items() if v is None]
-    context = {**{f"var.{k}": v for k, v in values.items()}, "bundle.target": target, **WORKSPACE}
+    context = {**{f"var.{k}": v for k, v in values.items()}, "bundle.target": target, **WORKSPACE,
+               "resources.cluster_policies.lakehouse_jobs.id": POLICY_ID}  # fmt: skip
 
     def sub(node):
         if isinstance(node, dict):
@@ -102,8 +107,9 @@ def test_bundle_has_a_development_dev_target_and_a_production_prod_target(bundle
 
 
 def test_every_reference_names_a_declared_variable_or_a_known_bundle_value(bundle):
-    known = {f"var.{name}" for name in bundle["variables"]} | {"bundle.target", "bundle.name", "workspace.host"}
-    unknown = {ref for text in strings(bundle) for ref in REF.findall(text)} - known
+    known = {f"var.{name}" for name in bundle["variables"]} | {"bundle.target", "bundle.name", *WORKSPACE}
+    resources = {f"resources.{kind}.{key}.id" for kind, items in bundle["resources"].items() for key in items}
+    unknown = {ref for text in strings(bundle) for ref in REF.findall(text)} - known - resources
     assert not unknown
 
 
@@ -175,7 +181,7 @@ def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src = tmp_path_factory.mktemp("src")
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
-    for package in ("lakehouse", "pipeline", "simulator", "app"):
+    for package in ("lakehouse", "pipeline", "simulator", "app", "governance"):
         shutil.copytree(ROOT / package, src / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     out = tmp_path_factory.mktemp("dist")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(src)],
@@ -191,7 +197,7 @@ def test_wheel_declares_the_lakehouse_entry_point_and_ships_every_package(built_
         parser = ConfigParser()
         parser.read_string(whl.read(entry_points).decode())
     assert parser["console_scripts"]["lakehouse"].strip() == "lakehouse.cli:main"
-    for package in ("lakehouse", "pipeline", "simulator", "app"):
+    for package in ("lakehouse", "pipeline", "simulator", "app", "governance"):
         assert f"{package}/__init__.py" in names or any(n.startswith(f"{package}/") for n in names), package
     assert "lakehouse/connections.py" in names and "pipeline/__main__.py" in names
     distribution = built_wheel.name.split("-")[0]
@@ -201,9 +207,13 @@ def test_wheel_declares_the_lakehouse_entry_point_and_ships_every_package(built_
 
 
 def test_every_job_parameter_list_parses_with_the_cli_parser(bundle):
-    for name, tasks in python_wheel_tasks(bundle["resources"]).items():
+    for name, tasks in python_wheel_tasks(resolve(bundle, "dev")).items():
         for task in tasks:
             args = build_parser().parse_args(task["python_wheel_task"]["parameters"])
+            if name == "lakehouse_governance":
+                assert (args.command, args.governance_command, args.catalog) == ("governance", "apply", "dev")
+                assert args.func.__module__ == "governance.cli"
+                continue
             assert args.command == "pipeline" and args.func.__module__ == "pipeline.cli", name
             assert args.mode in ("batch", "stream") and args.stage in (*STAGES, "all")
 
@@ -219,7 +229,8 @@ module = sys.modules[main.__module__]
 assert module.__file__.startswith(sys.argv[4]), module.__file__  # the wheel's code, not the work tree's
 from lakehouse.cli import build_parser
 parsed = {name: vars(build_parser().parse_args(params)) for name, params in jobs.items()}
-print(json.dumps({name: [p["command"], p["mode"], p["stage"]] for name, p in parsed.items()}))
+print(json.dumps({name: [p["command"], p.get("mode") or p.get("governance_command"), p.get("stage") or p.get("catalog")]
+                  for name, p in parsed.items()}))
 """
 
 
@@ -240,4 +251,84 @@ def test_bundle_jobs_fake_databricks_wheel_task_loads_the_entry_point_from_the_w
     parsed = json.loads(out.stdout)
     assert parsed["lakehouse_batch.gold"] == ["pipeline", "batch", "gold"]
     assert parsed["lakehouse_stream.stream"] == ["pipeline", "stream", "all"]
-    assert len(parsed) == len(jobs) == 7
+    assert parsed["lakehouse_governance.apply"] == ["governance", "apply", "${var.catalog}"]
+    assert len(parsed) == len(jobs) == 8
+
+
+# --- governance: the Unity Catalog SQL and the cluster policy -------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["dev", "prod"])
+def test_every_job_cluster_runs_under_the_generated_cluster_policy_and_obeys_it(bundle, target):
+    from governance import cluster_policy
+    from governance.policy import load_policy
+
+    resources = resolve(bundle, target)
+    (policy,) = resources["cluster_policies"].values()
+    rules = json.loads(policy["definition"])
+    assert rules == cluster_policy.definition(load_policy())
+    assert policy["name"] == f"wearable-lakehouse jobs ({target})"  # one policy per target in a workspace
+    for name, job in resources["jobs"].items():
+        for cluster in (c["new_cluster"] for c in job["job_clusters"]):
+            assert cluster["policy_id"] == POLICY_ID, name
+            assert cluster_policy.violations(rules, cluster) == [], name
+
+
+def test_cluster_policy_check_catches_a_cluster_outside_the_policy(bundle):
+    from governance import cluster_policy
+
+    resources = resolve(bundle, "prod")
+    rules = json.loads(resources["cluster_policies"]["lakehouse_jobs"]["definition"])
+    cluster = dict(resources["jobs"]["lakehouse_gold"]["job_clusters"][0]["new_cluster"])
+    cluster["spark_env_vars"] = {**cluster["spark_env_vars"], "SOURCE_DB_PASSWORD": "x"}
+    cluster["data_security_mode"] = "NONE"
+    assert len(cluster_policy.violations(rules, cluster)) == 2
+
+
+def test_governance_job_applies_the_policy_file_the_bundle_syncs_for_the_targets_catalog(bundle):
+    job = resolve(bundle, "prod")["jobs"]["lakehouse_governance"]
+    (task,) = job["tasks"]
+    params = task["python_wheel_task"]["parameters"]
+    assert params[:4] == ["governance", "apply", "--catalog", "main"]
+    synced = params[params.index("--policy") + 1]
+    assert synced == f"{WORKSPACE['workspace.file_path']}/governance/policy.yml"
+    relative = synced.removeprefix(WORKSPACE["workspace.file_path"] + "/")
+    assert (ROOT / relative).exists()
+    excluded = bundle["sync"]["exclude"]
+    assert not any(Path(relative).match(pattern.rstrip("*").rstrip("/") + "/*") for pattern in excluded)
+    assert task["libraries"] == [{"whl": "../dist/*.whl"}] and job["max_concurrent_runs"] == 1
+
+
+def test_dashboard_app_takes_the_viewer_from_the_databricks_apps_proxy(bundle):
+    env = {e["name"]: e for e in resolve(bundle, "prod")["apps"]["dashboard"]["config"]["env"]}
+    assert env["DASHBOARD_AUTH"]["value"] == "databricks-apps"
+
+
+FAKE_GOVERNANCE_TASK = """
+import sys
+from importlib.metadata import distribution
+(ep,) = [e for e in distribution(sys.argv[1]).entry_points if e.name == "lakehouse"]
+main = ep.load()
+assert sys.modules[main.__module__].__file__.startswith(sys.argv[2])
+main(sys.argv[3:])
+"""
+
+
+def test_governance_task_fake_databricks_wheel_applies_exactly_the_committed_sql(built_wheel, bundle, tmp_path):
+    """The job's entry point from the installed wheel, with its parameters (policy from the synced files), in
+    --dry-run: the statements it would run through Spark are those of governance/generated/unity_catalog.sql."""
+    from governance.unity_catalog import split_script
+
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile", "--target",
+                    str(site), str(built_wheel)], check=True, timeout=300)  # fmt: skip
+    (task,) = resolve(bundle, "prod")["jobs"]["lakehouse_governance"]["tasks"]
+    params = [str(ROOT / "governance/policy.yml") if p.endswith("/governance/policy.yml") else p
+              for p in task["python_wheel_task"]["parameters"]]  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", FAKE_GOVERNANCE_TASK, task["python_wheel_task"]["package_name"],
+                          str(site), *params, "--dry-run"], cwd=tmp_path,
+                         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    committed = split_script((ROOT / "governance/generated/unity_catalog.sql").read_text())
+    assert split_script(out.stdout) == committed
