@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from tqdm import tqdm
 
 from lakehouse.settings import Settings
-from simulator.behaviour import DAY_SECONDS, day_of, day_range, day_start, member_day_records
+from simulator.behaviour import DAY_SECONDS, RestingReadings, day_of, day_range, day_start, member_day_records
 from simulator.config import SimulatorConfig
 from simulator.faults import FaultCounts, inject_record_faults
 from simulator.kafka_sink import KafkaSink, check_broker
@@ -111,12 +111,13 @@ class Simulation:
         ordinal = day.toordinal()
         builder = DayBuilder(self.partitions)
         changes: list[TimedChange] = []
+        rest = RestingReadings(start, cfg.rest_interval, builder) if cfg.rest_interval else None
         ooo_rng = seeded_rng(self.seed, "ooo", ordinal)
         for member in list(self.members):
             if not member.active or member.registration_timestamp >= start:
                 continue
             rng = seeded_rng(self.seed, "day", member.user_id, ordinal)
-            member_day_records(member, start, ordinal, self.gyms, cfg.bpm_interval, cfg.rest_interval, rng, builder)
+            member_day_records(member, start, ordinal, self.gyms, cfg.bpm_interval, rng, builder, rest)
             draw = rng.random()
             if draw >= cfg.profile_update_rate + DELETE_PER_DAY:
                 continue
@@ -138,6 +139,8 @@ class Simulation:
             for change in self.register(at):
                 changes.append((at, len(changes), change))
         changes.sort(key=lambda c: (c[0], c[1]))
+        if rest is not None:
+            rest.flush()
         return builder.build(int(low * 1000), int(high * 1000)), changes
 
     def faulty(self, records: DayRecords, day: date, stats: RunStats) -> DayRecords:
@@ -178,7 +181,7 @@ class Sender:
                 if self.event_timestamps:
                     self.sink.produce_each(topic, part, lane.slice(pos, end))
                 else:
-                    self.sink.produce_batch(topic, part, lane.batch(pos, end))
+                    self.sink.produce_batch(topic, part, lane.slice(pos, end))
                 self.stats.records[TOPIC_NAMES[topic]] += end - pos
                 self.positions[topic, part] = end
                 sent += end - pos

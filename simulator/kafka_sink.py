@@ -61,6 +61,7 @@ class KafkaSink:
         self.producer = Producer(conf)
         self.topics = tuple(settings.topic(name) for name in TOPIC_NAMES)
         self.partitions = partitions
+        self._pool: list[Record] = []  # dicts refilled for each produce_batch call
         self.produced = 0
         self.errors = 0
         self.last_error: str | None = None
@@ -79,10 +80,20 @@ class KafkaSink:
     def delivered(self) -> int:
         return self.produced - self.in_flight - self.errors
 
-    def produce_batch(self, topic: int, partition: int, records: list[Record]) -> None:
-        """Queue records ({"key", "value"}; other fields ignored) of one partition in one call, retrying those the
-        full queue refused. One partition per call lets librdkafka enqueue the batch under a single lock."""
+    def produce_batch(self, topic: int, partition: int, lane: Lane) -> None:
+        """Queue a lane's records (all of one partition) in one call, retrying those the full queue refused. One
+        partition per call lets librdkafka enqueue the batch under a single lock.
+
+        `Producer.produce_batch` takes {"key", "value"} dicts and copies the bytes, so the same dicts are refilled
+        for every batch instead of making and freeing one per record."""
         produce_batch, name = self.producer.produce_batch, self.topics[topic]
+        pool = self._pool
+        if len(pool) < len(lane):
+            pool.extend({"key": b"", "value": b""} for _ in range(len(lane) - len(pool)))
+        for record, key, value in zip(pool, lane.keys, lane.values, strict=False):  # the pool may be longer
+            record["key"] = key
+            record["value"] = value
+        records = pool[: len(lane)]
         while records:
             queued = produce_batch(name, records, partition=partition)
             self.produced += queued

@@ -2,8 +2,8 @@
 
 Heart-rate readings, by far the most numerous records, are collected as arrays for a whole day, ordered with one
 argsort and encoded in bulk with numpy (`records.bpm_values`), and only those inside the run's time window. A lane
-keeps keys and values as two lists; the dicts `Producer.produce_batch` takes are made per batch, just before
-sending (`Lane.batch`), so a day's records never exist as dicts all at once.
+keeps keys and values as two lists; the sink puts them in the dicts `Producer.produce_batch` takes only when it
+sends them.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from simulator.records import BPM, GYM, WORKOUT, bpm_values
 # What Producer.produce_batch takes: {"key": bytes, "value": bytes}
 Record = dict[str, bytes]
 _EMPTY = np.empty(0, dtype=np.int64)
+_EMPTY_FLOAT = np.empty(0, dtype=np.float64)
 
 
 @dataclass
@@ -45,10 +46,6 @@ class Lane:
         """The records due in [low_ms, high_ms)."""
         i, j = self.position(low_ms), self.position(high_ms)
         return self if (i, j) == (0, len(self)) else self.slice(i, j)
-
-    def batch(self, start: int, end: int) -> list[Record]:
-        """Records start..end as the dicts `Producer.produce_batch` takes."""
-        return [{"key": k, "value": v} for k, v in zip(self.keys[start:end], self.values[start:end], strict=True)]
 
 
 # Lanes per topic (BPM, WORKOUT, GYM), then per partition
@@ -95,6 +92,16 @@ class DayBuilder:
         if len(times):
             self.readings[partition].append((times, rates, device_id, key))
 
+    def reserve_readings(self, partition: int, device_id: int, key: bytes) -> tuple[int, int]:
+        """A place for readings computed later (`fill_readings`), so they keep their order among the others."""
+        self.readings[partition].append((_EMPTY_FLOAT, _EMPTY_FLOAT, device_id, key))
+        return partition, len(self.readings[partition]) - 1
+
+    def fill_readings(self, slot: tuple[int, int], times: np.ndarray, rates: np.ndarray) -> None:
+        partition, index = slot
+        _, _, device_id, key = self.readings[partition][index]
+        self.readings[partition][index] = (times, rates, device_id, key)
+
     def add_event(self, topic: int, partition: int, at: float, key: bytes, value: bytes) -> None:
         self.events[topic][partition].append((round(at * 1000), key, value))
 
@@ -110,17 +117,17 @@ class DayBuilder:
         if not chunks:
             return Lane()
         ms = np.round(np.concatenate([c[0] for c in chunks]) * 1000.0).astype(np.int64)
-        order = np.argsort(ms, kind="stable")
-        ms = ms[order]
-        i, j = np.searchsorted(ms, (low_ms, high_ms), side="left").tolist()
-        ms, order = ms[i:j], order[i:j]
-        if not len(order):
+        inside = np.flatnonzero((ms >= low_ms) & (ms < high_ms))
+        if not len(inside):
             return Lane()
+        # the window's readings in time order; stable, so equal times keep the order they were added in
+        order = inside[np.argsort(ms[inside], kind="stable")]
+        ms = ms[order]
         tenths = np.round(np.concatenate([c[1] for c in chunks])[order] * 10.0).astype(np.int64)
         owner = np.repeat(np.arange(len(chunks)), [len(c[0]) for c in chunks])[order]
-        devices = np.array([c[2] for c in chunks], dtype=np.int64)[owner]
         keys = np.array([c[3] for c in chunks], dtype=object)[owner].tolist()
-        return Lane(ms, keys, bpm_values(devices, ms, tenths))
+        devices = np.array([c[2] for c in chunks], dtype=np.int64)
+        return Lane(ms, keys, bpm_values(devices, owner, ms, tenths))
 
     @staticmethod
     def _event_lane(items: list[tuple[int, bytes, bytes]], low_ms: int, high_ms: int) -> Lane:

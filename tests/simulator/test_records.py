@@ -5,35 +5,48 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from simulator.records import BPM, BPM_FORMAT, bpm_lines, bpm_values, malformed_reason
 
 
-def test_fast_bpm_encoder_matches_the_reference_format_over_every_digit_count():
+def encode_both(device_ids, owner, ms, tenths):
+    arrays = [np.asarray(x, dtype=np.int64) for x in (device_ids, owner, ms, tenths)]
+    return bpm_values(*arrays), bpm_lines(arrays[0][arrays[1]], arrays[2], arrays[3])
+
+
+def test_fast_bpm_encoder_matches_the_reference_format_on_a_day_of_readings():
     rng = np.random.default_rng(3)
-    n = 20_000
-    devices = np.concatenate([[0, 9, 10, 99, 100, 2**62], rng.integers(0, 10 ** rng.integers(1, 15, n), n)])
-    ms = np.concatenate([[0, 999, 1000, 9_999_999_999_999, 12_345, 1], rng.integers(0, 10**13, n)])
-    tenths = np.concatenate([[0, 9, 10, 99, 100, 12_345], rng.integers(0, 3000, n)])
+    n = 50_000
+    owner = rng.integers(0, 300, n)
+    ms = np.sort(rng.integers(1_763_950_000_000, 1_764_050_000_000, n))  # crosses 1_764_000_000 s
+    tenths = np.concatenate([[0, 9, 10, 99, 100, 999, 1000, 9999], rng.integers(250, 2100, n - 8)])
 
-    assert bpm_values(devices, ms, tenths) == bpm_lines(devices, ms, tenths)
+    fast, reference = encode_both(np.arange(1_000_001, 1_000_301), owner, ms, tenths)
+    assert fast == reference
 
 
-def test_fast_bpm_encoder_gives_contract_values_of_a_simulated_day():
-    devices = np.array([1_000_001, 1_000_002, 1_012_345], dtype=np.int64)
-    ms = np.array([1_763_913_600_000, 1_763_913_605_250, 1_763_999_999_999], dtype=np.int64)
-    tenths = np.array([583, 1204, 999], dtype=np.int64)
+@pytest.mark.parametrize(
+    "device_ids, ms, tenths",
+    [([7, 8], [100_000_000, 99_999_999], [583, 584]),  # unordered times across a 100000 s boundary
+     ([7, 8], [5_000, 99_999_999], [583, 584]),  # times before 1970-01-02
+     ([7, 12], [1_763_913_600_000, 1_763_913_600_001], [583, 584]),  # devices of different digit counts
+     ([-7, 8], [1_763_913_600_000, 1_763_913_600_001], [583, 584]),  # a negative device id
+     ([7, 8], [1_763_913_600_000, 1_763_913_600_001], [-5, 10_000]),  # heart rates outside 0..999.9
+     ([2**62, 2**62 + 1], [9_999_999_999_999, 0], [12_345, 7])],
+)  # fmt: skip
+def test_fast_bpm_encoder_matches_the_reference_format_on_unusual_numbers(device_ids, ms, tenths):
+    fast, reference = encode_both(device_ids, [0, 1], ms, tenths)
+    assert fast == reference
 
-    values = bpm_values(devices, ms, tenths)
+
+def test_fast_bpm_encoder_gives_contract_values():
     readings = [(1_000_001, 1_763_913_600.0, 58.3), (1_000_002, 1_763_913_605.25, 120.4),
                 (1_012_345, 1_763_999_999.999, 99.9)]  # fmt: skip
-    assert values == [BPM_FORMAT % r for r in readings]
-    assert all(malformed_reason(BPM, v) is None for v in values)
-    assert json.loads(values[1]) == {"device_id": 1_000_002, "time": 1_763_913_605.25, "heartrate": 120.4}
+    fast, _ = encode_both([r[0] for r in readings], [0, 1, 2], [round(r[1] * 1000) for r in readings],
+                          [round(r[2] * 10) for r in readings])  # fmt: skip
 
-
-def test_negative_numbers_fall_back_to_the_reference_format():
-    devices, ms, tenths = (np.array([1, 2], dtype=np.int64), np.array([5, 7], dtype=np.int64),
-                           np.array([-5, 7], dtype=np.int64))  # fmt: skip
-    assert bpm_values(devices, ms, tenths) == bpm_lines(devices, ms, tenths)
-    assert bpm_values(devices[:0], ms[:0], tenths[:0]) == []
+    assert fast == [BPM_FORMAT % r for r in readings]
+    assert all(malformed_reason(BPM, v) is None for v in fast)
+    assert json.loads(fast[1]) == {"device_id": 1_000_002, "time": 1_763_913_605.25, "heartrate": 120.4}
+    assert bpm_values(*(np.empty(0, dtype=np.int64) for _ in range(4))) == []
