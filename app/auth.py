@@ -18,7 +18,7 @@ from pathlib import Path
 import streamlit as st
 
 from app.config import DashboardConfig
-from governance.policy import Access, Policy, PolicyError, load_policy
+from governance.policy import POLICY_FILE, Access, Policy, PolicyError, load_policy
 from governance.users import UsersError, UsersFile
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,6 @@ def _policy(path: str, mtime: float) -> Policy:
 
 def policy(cfg: DashboardConfig) -> Policy:
     """The policy file, re-read when it changes."""
-    from governance.policy import POLICY_FILE
-
     path = Path(cfg.policy_file or POLICY_FILE)
     try:
         mtime = path.stat().st_mtime
@@ -110,7 +108,9 @@ def _users_form(cfg: DashboardConfig, pol: Policy) -> Principal | None:
         st.error(str(exc))
         return None
     if user is None:
-        log.info("dashboard sign-in refused for user name %r", name.strip()[:64])
+        # a mistyped password can land in the name field: only a name that exists is worth logging
+        reason = f"wrong password for {name.strip()}" if users.get(name.strip()) else "unknown user name"
+        log.info("dashboard sign-in refused: %s", reason)
         st.error("Wrong user name or password.")
         return None
     log.info("dashboard sign-in: %s as %s", user.name, user.role)

@@ -5,6 +5,7 @@ Users come from a DASHBOARD_USERS_FILE; the gold tables are the demo lakehouse o
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -158,3 +159,13 @@ def test_databricks_apps_identity_comes_from_the_policy_members(app_env: Path, m
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     assert "No user identity was forwarded by Databricks Apps." in texts(at) and not at.metric
+
+
+def test_sign_in_never_logs_a_password_even_one_typed_as_the_user_name(users_env: Path, caplog):
+    caplog.set_level(logging.DEBUG)
+    signed_in(PASSWORD, password="not-it")  # the password typed into the name field
+    signed_in("ana", password="typo-" + PASSWORD)
+    signed_in("ana")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "wrong password for ana" in logged and "unknown user name" in logged and "sign-in: ana" in logged
+    assert PASSWORD not in logged and "not-it" not in logged
