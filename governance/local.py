@@ -53,5 +53,5 @@ def secure_sql(sql: str, params: Mapping[str, Any], access: Access) -> tuple[str
 
 
 def audit_sql(table_name: str) -> str:
-    """What `python -m app query` runs: the whole table, in a stable order, through the same policy view."""
+    """What `python -m app query` runs: the whole table, through the same policy view as every dashboard query."""
     return f"SELECT * FROM {{{table_name}}}"
