@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import mean
 
+from lakehouse.connections import confluent_kafka_config, spark_kafka_options
 from lakehouse.kafka_broker import LocalBroker, create_topics, ensure_kafka_jars, java_executable
 from lakehouse.processes import free_port_pair
 from lakehouse.settings import Settings
@@ -54,7 +55,8 @@ def simulator_rate(settings: Settings, config: SimulatorConfig, days: float, wor
     to the last one acknowledged."""
     run_settings = replace(settings, kafka_topic_prefix=f"bench{uuid.uuid4().hex[:6]}.",
                            source_db_url=str(workdir / f"source-{uuid.uuid4().hex[:6]}.db"))  # fmt: skip
-    create_topics(run_settings.kafka_bootstrap_servers, list(run_settings.topics.values()))
+    create_topics(run_settings.kafka_bootstrap_servers, list(run_settings.topics.values()),
+                  client_config=confluent_kafka_config(run_settings))  # fmt: skip
     began, cpu = time.perf_counter(), time.process_time()
     stats = run_history(run_settings, config, days=days, end=END, progress=False, tuning=tuning)
     return stats.total, time.perf_counter() - began, time.process_time() - cpu
@@ -65,10 +67,11 @@ def kafka_perf_rate(settings: Settings, records: int, record_size: int,
     """(records per second, CPU seconds of its JVM, start-up included) of Kafka's ProducerPerformance with the
     simulator's producer settings."""
     topic = f"bench{uuid.uuid4().hex[:6]}.perf"
-    create_topics(settings.kafka_bootstrap_servers, [topic])
+    create_topics(settings.kafka_bootstrap_servers, [topic], client_config=confluent_kafka_config(settings))
     props = {"bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all", "enable.idempotence": "true",
              "linger.ms": tuning["linger.ms"], "batch.size": tuning["batch.size"],
              "compression.type": tuning["compression.type"], "buffer.memory": 256 * 1024 * 1024}  # fmt: skip
+    props.update({k.removeprefix("kafka."): v for k, v in spark_kafka_options(settings).items()})  # SASL/SSL
     lib = ensure_kafka_jars(settings.cache_dir)
     cmd = [java_executable(), "-Xmx1g", "-cp", f"{lib}/*", "org.apache.kafka.tools.ProducerPerformance",
            "--topic", topic, "--num-records", str(records), "--record-size", str(record_size), "--throughput", "-1",

@@ -45,6 +45,19 @@ def child_env(settings: Settings) -> dict[str, str]:
         "LAKEHOUSE_CACHE_DIR": str(settings.cache_dir),
         "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p),
     })  # fmt: skip
+    connection = {  # Kafka security and the secret scope: set as in `settings`, or absent
+        "KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        "KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
+        "KAFKA_SASL_USERNAME": settings.kafka_sasl_username,
+        "KAFKA_SASL_PASSWORD": settings.kafka_sasl_password,
+        "KAFKA_SSL_CA_LOCATION": settings.kafka_ssl_ca_location,
+        "LAKEHOUSE_SECRET_SCOPE": settings.secret_scope,
+    }
+    for name, value in connection.items():
+        if value:
+            env[name] = value
+        else:
+            env.pop(name, None)
     return env
 
 

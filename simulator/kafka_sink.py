@@ -1,4 +1,5 @@
-"""Kafka output: a reachability check before producing and an idempotent, throughput-tuned producer."""
+"""Kafka output: a reachability check before producing and an idempotent, throughput-tuned producer, both
+connected as `lakehouse.connections` says (SASL/SSL when configured)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
+from lakehouse.connections import confluent_kafka_config
 from lakehouse.kafka_broker import BrokerError, create_topics
 from lakehouse.settings import Settings
 from simulator.lanes import Lane, Record
@@ -30,17 +32,30 @@ PRODUCER_TUNING = {
 }
 
 
+def admin_config(settings: Settings) -> dict[str, object]:
+    """The preflight admin client's settings: the project's connection (SASL/SSL included) and a short timeout."""
+    return {**confluent_kafka_config(settings), "logger": _quiet, "socket.connection.setup.timeout.ms": 3000}
+
+
+def producer_config(settings: Settings, tuning: dict[str, object] | None = None) -> dict[str, object]:
+    """The producer's settings: the project's connection (`lakehouse.connections`, SASL/SSL included), then
+    idempotence with acks=all and the throughput tuning; `tuning` (benchmarks) overrides the tuning, never the
+    delivery guarantees."""
+    return {**confluent_kafka_config(settings), **PRODUCER_TUNING, **(tuning or {}), "enable.idempotence": True,
+            "acks": "all", "delivery.report.only.error": True, "logger": _client_log}  # fmt: skip
+
+
 def check_broker(settings: Settings, timeout: float = 5.0) -> tuple[int, int, int]:
     """Fail fast with a one-line BrokerError if the cluster does not answer a metadata request; create the topics
     and return their partition counts (bpm, workout, gym)."""
     bootstrap = settings.kafka_bootstrap_servers
-    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _quiet, "socket.connection.setup.timeout.ms": 3000})
+    admin = AdminClient(admin_config(settings))
     try:
         admin.list_topics(timeout=timeout)
     except KafkaException as exc:
         hint = "" if settings.kafka_external else " (start one with `lakehouse kafka start`)"
         raise BrokerError(f"Kafka at {bootstrap} is not reachable within {timeout:.0f}s{hint}: {exc.args[0]}") from exc
-    create_topics(bootstrap, list(settings.topics.values()))
+    create_topics(bootstrap, list(settings.topics.values()), client_config=confluent_kafka_config(settings))
     topics = admin.list_topics(timeout=timeout).topics
     counts = tuple(len(topics[settings.topic(name)].partitions) for name in TOPIC_NAMES)
     return counts[0], counts[1], counts[2]
@@ -55,10 +70,7 @@ class KafkaSink:
 
     def __init__(self, settings: Settings, partitions: tuple[int, int, int],
                  tuning: dict[str, object] | None = None) -> None:  # fmt: skip
-        conf = {"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True, "acks": "all",
-                "delivery.report.only.error": True, "on_delivery": self._on_delivery, "logger": _client_log,
-                **PRODUCER_TUNING, **(tuning or {})}  # fmt: skip
-        self.producer = Producer(conf)
+        self.producer = Producer({**producer_config(settings, tuning), "on_delivery": self._on_delivery})
         self.topics = tuple(settings.topic(name) for name in TOPIC_NAMES)
         self.partitions = partitions
         self._pool: list[Record] = []  # dicts refilled for each produce_batch call
