@@ -50,16 +50,16 @@ def average_value_size(config: SimulatorConfig) -> int:
 
 
 def simulator_rate(settings: Settings, config: SimulatorConfig, days: float, workdir: Path,
-                   tuning: dict[str, object]) -> tuple[int, float, float]:  # fmt: skip
-    """(records, wall seconds, CPU seconds of this process) of one `history` run, from the first record generated
-    to the last one acknowledged."""
+                   tuning: dict[str, object]) -> tuple[int, float, float, float]:  # fmt: skip
+    """(records, wall seconds, CPU seconds of this process, CPU seconds of its main thread) of one `history` run,
+    from the first record generated to the last one acknowledged."""
     run_settings = replace(settings, kafka_topic_prefix=f"bench{uuid.uuid4().hex[:6]}.",
                            source_db_url=str(workdir / f"source-{uuid.uuid4().hex[:6]}.db"))  # fmt: skip
     create_topics(run_settings.kafka_bootstrap_servers, list(run_settings.topics.values()),
                   client_config=confluent_kafka_config(run_settings))  # fmt: skip
-    began, cpu = time.perf_counter(), time.process_time()
+    began, cpu, main = time.perf_counter(), time.process_time(), time.thread_time()
     stats = run_history(run_settings, config, days=days, end=END, progress=False, tuning=tuning)
-    return stats.total, time.perf_counter() - began, time.process_time() - cpu
+    return stats.total, time.perf_counter() - began, time.process_time() - cpu, time.thread_time() - main
 
 
 def kafka_perf_rate(settings: Settings, records: int, record_size: int,
@@ -90,10 +90,16 @@ def kafka_perf_rate(settings: Settings, records: int, record_size: int,
 
 @dataclass
 class Runs:
-    """Rates of each run: records per wall second and per CPU second of the producing process."""
+    """Each run's records per wall second, per CPU second of the producing process and of its main thread (the
+    simulator's one Python thread), and the 1-minute load average before and after it."""
 
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    main: list[float] = field(default_factory=list)
+    load: list[tuple[float, float]] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return ", ".join(f"{r:,.0f} (load {a:.1f}-{b:.1f})" for r, (a, b) in zip(self.wall, self.load, strict=True))
 
 
 def measure(settings: Settings, config: SimulatorConfig, days: float, repeat: int, compressions: list[str],
@@ -107,12 +113,16 @@ def measure(settings: Settings, config: SimulatorConfig, days: float, repeat: in
         for compression in compressions:
             tuning = {**PRODUCER_TUNING, "compression.type": compression}
             sim, perf = results[compression]
-            records, seconds, cpu = simulator_rate(settings, config, days, workdir, tuning)
+            load = os.getloadavg()[0]
+            records, seconds, cpu, main = simulator_rate(settings, config, days, workdir, tuning)
             sim.wall.append(records / seconds)
             sim.cpu.append(records / cpu)
+            sim.main.append(records / main)
+            sim.load.append((load, load := os.getloadavg()[0]))
             rate, cpu = kafka_perf_rate(settings, records, size, tuning)
             perf.wall.append(rate)
             perf.cpu.append(records / cpu)
+            perf.load.append((load, os.getloadavg()[0]))
     return records, size, results
 
 
@@ -125,15 +135,16 @@ def report(args: argparse.Namespace, records: int, size: int,
         f"per run; acks=all, idempotent, {tuning}; best of {args.repeat}; load average {os.getloadavg()[0]:.1f} "
         f"on {os.cpu_count()} cores",
         f"{'compression':<12}{'simulator/s':>13}{'Kafka perf/s':>14}{'ratio':>7}{'sim/CPU-s':>12}{'Kafka/CPU-s':>13}"
-        "   runs/s (simulator | Kafka)",
+        f"{'sim/thread-CPU-s':>18}   runs/s (simulator | Kafka)",
     ]  # fmt: skip
     for compression, (sim, perf) in results.items():
-        runs = f"{', '.join(f'{r:,.0f}' for r in sim.wall)} | {', '.join(f'{r:,.0f}' for r in perf.wall)}"
         best_sim, best_perf = max(sim.wall), max(perf.wall)
         lines.append(f"{compression:<12}{best_sim:>13,.0f}{best_perf:>14,.0f}{best_sim / best_perf:>7.0%}"
-                     f"{max(sim.cpu):>12,.0f}{max(perf.cpu):>13,.0f}   {runs}")  # fmt: skip
+                     f"{max(sim.cpu):>12,.0f}{max(perf.cpu):>13,.0f}{max(sim.main):>18,.0f}   "
+                     f"{sim.describe()} | {perf.describe()}")  # fmt: skip
     lines.append("(/CPU-s: records per CPU second of the producing process, all its threads; Kafka's includes JVM "
-                 "start-up; the broker's CPU is in neither)")  # fmt: skip
+                 "start-up; the broker's CPU is in neither. /thread-CPU-s: per CPU second of the simulator's one "
+                 "Python thread, the rate it could sustain with a core to itself)")  # fmt: skip
     sim, perf = results.get(str(PRODUCER_TUNING["compression.type"])) or next(iter(results.values()))
     rate_ok, share_ok = max(sim.wall) >= TARGET_RATE, max(sim.wall) / max(perf.wall) >= TARGET_SHARE
     lines.append(f"targets (default settings): >= {TARGET_RATE:,} records/s: {'met' if rate_ok else 'NOT met'}; "
