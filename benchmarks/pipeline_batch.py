@@ -1,0 +1,382 @@
+"""Batch throughput bronze -> gold: one `run_batch` over about a million simulated events (JVM start and a warm-up
+run excluded), next to a raw read of the same records with Kafka's own ConsumerPerformance tool in the same run.
+
+    python -m benchmarks pipeline_batch [--events 1000000] [--members N | --days D] [--seed 1] [--keep DIR]
+
+Uses the cluster in KAFKA_BOOTSTRAP_SERVERS if set (with a unique topic prefix), else starts a throwaway local
+broker on free ports. Target: at least 30,000 events/s end to end. The report says where the time goes: per stage
+(ops.pipeline_runs) and per step (the pipeline's "<step>: N input rows in X s" log lines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from lakehouse.kafka_broker import LocalBroker, create_topics, ensure_kafka_jars, java_executable
+from lakehouse.processes import free_port_pair
+from lakehouse.settings import Settings
+from simulator.behaviour import DAY_SECONDS, day_of
+from simulator.config import SimulatorConfig
+from simulator.engine import Simulation, run_history
+from simulator.source_db import SCHEMA
+
+log = logging.getLogger(__name__)
+
+TARGET_RATE = 30_000  # events per second, end to end
+END = 1_764_000_000.0  # a fixed end of history, so every run with the same arguments generates the same records
+_STEP_LINE = re.compile(r"^(?P<step>\S+): (?P<rows>\d+) input rows in (?P<seconds>[\d.]+)s$")
+
+
+# --- pure parts ---------------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks pipeline_batch", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--events", type=int, default=1_000_000, help="about this many Kafka records")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--members", type=int, help="members to simulate (days follow from --events)")
+    size.add_argument("--days", type=float, help="days of history (members follow from --events; default 2)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--warmup-events", type=int, default=20_000, help="size of the untimed warm-up run")
+    parser.add_argument("--keep", type=Path, help="work in this directory and keep it (default: a temp dir)")
+    args = parser.parse_args(argv)
+    if args.events < 1000:
+        parser.error(f"--events must be at least 1000, got {args.events}")
+    if args.members is not None and args.members < 1:
+        parser.error(f"--members must be a positive integer, got {args.members}")
+    if args.days is not None and not 0 < args.days <= 365:
+        parser.error(f"--days must be between 0 and 365, got {args.days}")
+    return args
+
+
+def history_size(events: int, per_member_day: float, members: int | None, days: float | None) -> tuple[int, float]:
+    """(members, days) that give about `events` records at `per_member_day` records per member and day."""
+    if members is not None:
+        return members, round(events / (per_member_day * members), 4)
+    days = 2.0 if days is None else days
+    return max(1, round(events / (per_member_day * days))), days
+
+
+def parse_step_line(message: str) -> tuple[str, int, float] | None:
+    """(step, input rows, seconds) of a pipeline "<step>: N input rows in X s" log message, else None."""
+    match = _STEP_LINE.match(message.strip())
+    return (match["step"], int(match["rows"]), float(match["seconds"])) if match else None
+
+
+def parse_consumer_perf(stdout: str) -> dict[str, str]:
+    """The result row of ConsumerPerformance (without --show-detailed-stats) as {column: value}."""
+    lines = [ln.strip() for ln in stdout.splitlines() if ln.strip()]
+    for i, line in enumerate(lines[:-1]):
+        if "nMsg.sec" in line and "start.time" in line:
+            header = [h.strip() for h in line.split(",")]
+            values = [v.strip() for v in lines[i + 1].split(",")]
+            if len(values) == len(header):
+                return dict(zip(header, values, strict=True))
+    raise ValueError(f"no result row in ConsumerPerformance output: {stdout.strip()[-300:]!r}")
+
+
+@dataclass(frozen=True)
+class StepTime:
+    stage: str
+    step: str
+    rows: int
+    seconds: float
+    at: float = 0.0  # epoch seconds when the step finished (its log record's time)
+
+
+def stage_of(step: str) -> str:
+    """The stage a step name belongs to, by the pipeline's naming (bronze_*, silver_*, gold_*); else 'other'."""
+    head = step.split("_", 1)[0]
+    return head if head in ("bronze", "silver", "gold") else "other"
+
+
+def summarise_steps(steps: list[StepTime]) -> list[tuple[str, str, int, int, float]]:
+    """(stage, step, runs, rows, seconds) per step, slowest first."""
+    acc: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0, 0.0])
+    for s in steps:
+        entry = acc[s.stage, s.step]
+        entry[0] += 1
+        entry[1] += s.rows
+        entry[2] += s.seconds
+    rows = [(stage, step, int(n), int(r), sec) for (stage, step), (n, r, sec) in acc.items()]
+    return sorted(rows, key=lambda r: -r[4])
+
+
+def load_line() -> str:
+    """`uptime`'s load averages and the CPU count, for the report next to every figure."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+# --- capturing the pipeline's step timings ------------------------------------------------------------------------
+
+
+class StepCapture(logging.Handler):
+    """Collects the pipeline's "<step>: N input rows in X s" records (logger `pipeline`) without printing them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.steps: list[StepTime] = []
+        self._logger = logging.getLogger("pipeline")
+        self._saved = (self._logger.level, self._logger.propagate)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        parsed = parse_step_line(record.getMessage())
+        if parsed:
+            step, rows, seconds = parsed
+            self.steps.append(StepTime(stage_of(step), step, rows, seconds, record.created))
+
+    def __enter__(self) -> StepCapture:
+        self._logger.addHandler(self)
+        self._logger.setLevel(logging.INFO)
+        self._logger.propagate = False
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._saved[0])
+        self._logger.propagate = self._saved[1]
+
+
+# --- measurements ---------------------------------------------------------------------------------------------------
+
+
+def records_per_member_day(seed: int, sample: int = 300) -> float:
+    """Kafka records one simulated member produces in a day (planned in memory, nothing sent)."""
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(SCHEMA)
+    sim = Simulation(SimulatorConfig(members=sample, seed=seed), conn, END - DAY_SECONDS)
+    records, _ = sim.plan_day(day_of(END - DAY_SECONDS))
+    return sum(len(lane) for lanes in records for lane in lanes) / sample
+
+
+def run_settings(settings: Settings, workdir: Path, name: str) -> Settings:
+    """Settings of one benchmark dataset: its own topic prefix, source database and lakehouse under workdir."""
+    prefix = f"bench{uuid.uuid4().hex[:6]}.{name}."
+    s = replace(settings, kafka_topic_prefix=prefix, source_db_url=str(workdir / name / "source.db"),
+                lakehouse_dir=workdir / name / "lakehouse", checkpoint_dir=None, catalog=None)  # fmt: skip
+    create_topics(s.kafka_bootstrap_servers, list(s.topics.values()))
+    return s
+
+
+def generate(settings: Settings, members: int, days: float, seed: int) -> dict[str, int]:
+    """Produce the history into the settings' topics and source database; records per topic."""
+    stats = run_history(settings, SimulatorConfig(members=members, seed=seed), days=days, end=END, progress=False)
+    if not stats.total:
+        raise RuntimeError("the simulator produced no records")
+    return {**dict(stats.records), "registrations": stats.registrations, "profile_changes": stats.profile_changes}
+
+
+def consumer_perf(settings: Settings, topic: str, messages: int) -> dict[str, str]:
+    """One ConsumerPerformance run over the first `messages` records of `topic`."""
+    lib = ensure_kafka_jars(settings.cache_dir)
+    cmd = [java_executable(), "-Xmx512m", "-cp", f"{lib}/*", "org.apache.kafka.tools.ConsumerPerformance",
+           "--bootstrap-server", settings.kafka_bootstrap_servers, "--topic", topic, "--messages", str(messages),
+           "--timeout", "60000", "--group", f"bench-{uuid.uuid4().hex[:8]}"]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        raise RuntimeError(f"ConsumerPerformance failed on {topic}: {(out.stderr or out.stdout).strip()[-400:]}")
+    return parse_consumer_perf(out.stdout)
+
+
+@dataclass
+class KafkaRead:
+    messages: int
+    seconds: float  # from the first poll to the last record (rebalance included, JVM start excluded)
+    fetch_seconds: float  # the same without the group join/rebalance
+    per_topic: dict[str, float]  # nMsg.sec per topic
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds if self.seconds else 0.0
+
+    @property
+    def fetch_rate(self) -> float:
+        return self.messages / self.fetch_seconds if self.fetch_seconds else 0.0
+
+
+def kafka_read(settings: Settings, counts: dict[str, int]) -> KafkaRead:
+    """ConsumerPerformance over each topic (this Kafka version takes one topic per run), summed."""
+    total = seconds = fetch = 0.0
+    per_topic = {}
+    for kind in ("bpm", "workout", "gym"):
+        n = counts.get(kind, 0)
+        if not n:
+            continue
+        row = consumer_perf(settings, settings.topic(kind), n)
+        consumed = int(row["data.consumed.in.nMsg"])
+        rate = float(row["nMsg.sec"])
+        total += consumed
+        seconds += consumed / rate if rate else 0.0
+        fetch += float(row["fetch.time.ms"]) / 1000
+        per_topic[kind] = rate
+    return KafkaRead(int(total), seconds, fetch, per_topic)
+
+
+def stage_times(settings: Settings) -> dict[str, float]:
+    """Seconds per stage of the batch runs recorded in ops.pipeline_runs (read with deltalake, no Spark)."""
+    from deltalake import DeltaTable
+
+    runs = DeltaTable(str(settings.table_path("ops", "pipeline_runs").resolve())).to_pyarrow_table(
+        columns=["stage", "mode", "started_at", "finished_at"]
+    )
+    out: dict[str, float] = defaultdict(float)
+    for row in runs.to_pylist():
+        if row["mode"] == "batch" and row["finished_at"] and row["started_at"]:
+            out[row["stage"]] += (row["finished_at"] - row["started_at"]).total_seconds()
+    return dict(out)
+
+
+def table_rows(settings: Settings, layer: str, name: str) -> int:
+    from deltalake import DeltaTable
+
+    return DeltaTable(str(settings.table_path(layer, name).resolve())).count()
+
+
+def timed_batch(spark, settings: Settings) -> tuple[dict[str, int], float, list[StepTime]]:
+    """(rows in per stage, wall seconds, step timings) of one run_batch."""
+    from pipeline.runner import run_batch
+    from pipeline.storage import Lakehouse
+
+    lh = Lakehouse(spark, settings)
+    with StepCapture() as capture:
+        began = time.perf_counter()
+        rows = run_batch(lh)
+        seconds = time.perf_counter() - began
+    return rows, seconds, capture.steps
+
+
+# --- report ---------------------------------------------------------------------------------------------------------
+
+
+def report(events: int, counts: dict[str, int], members: int, days: float, kafka: KafkaRead, seconds: float,
+           stages: dict[str, float], steps: list[StepTime], checks: dict[str, int], loads: list[str],
+           warmup_seconds: float) -> list[str]:  # fmt: skip
+    rate = events / seconds
+    share = f"   ({rate / kafka.rate:.1%} of the raw read)" if kafka.rate else ""
+    per_topic = ", ".join(f"{k}={counts.get(k, 0):,}" for k in ("bpm", "workout", "gym"))
+    lines = [
+        f"pipeline batch throughput: {events:,} Kafka records ({per_topic}) + {counts.get('registrations', 0):,} "
+        "registrations and "
+        f"{counts.get('profile_changes', 0):,} profile changes; {members:,} members x {days:g} days",
+        f"{'':<44}{'records/s':>12}{'seconds':>10}",
+        f"{'Kafka ConsumerPerformance (raw read)':<44}{kafka.rate:>12,.0f}{kafka.seconds:>10.1f}"
+        f"   (fetch only: {kafka.fetch_rate:,.0f}/s in {kafka.fetch_seconds:.1f} s; per topic "
+        f"{', '.join(f'{k} {v:,.0f}/s' for k, v in kafka.per_topic.items())})",
+        f"{'pipeline run_batch, bronze -> gold':<44}{rate:>12,.0f}{seconds:>10.1f}{share}",
+        f"{'target':<44}{TARGET_RATE:>12,}{'':>10}   {'met' if rate >= TARGET_RATE else 'NOT met'}",
+        f"(JVM start excluded; an untimed warm-up run_batch of {warmup_seconds:.1f} s over a small separate dataset "
+        "ran first)",
+        "",
+        "where the time goes, per stage (ops.pipeline_runs):",
+    ]  # fmt: skip
+    for stage in ("bronze", "silver", "gold"):
+        if stage in stages:
+            lines.append(f"  {stage:<8}{stages[stage]:>8.1f} s  {stages[stage] / seconds:>6.1%}")
+    lines.append(f"  {'other':<8}{seconds - sum(stages.values()):>8.1f} s  (setup, bookkeeping)")
+    lines.append("per step (the pipeline's step log lines; a stage's remainder is outside its streams):")
+    step_rows = summarise_steps(steps)
+    if not step_rows:
+        lines.append("  (no '<step>: N input rows in X s' lines were logged)")
+    for stage, step, runs, rows, sec in step_rows:
+        lines.append(f"  {stage:<7}{step:<40}{rows:>11,} rows{sec:>8.1f} s  {sec / seconds:>6.1%}"
+                     + (f"  ({runs} runs)" if runs > 1 else ""))  # fmt: skip
+    for stage in ("bronze", "silver", "gold"):
+        logged = sum(s.seconds for s in steps if s.stage == stage)
+        if stage in stages:
+            lines.append(f"  {stage:<7}{'(outside logged steps)':<40}{'':>16}{stages[stage] - logged:>8.1f} s")
+    lines.append("checks: " + ", ".join(f"{k}={v:,}" for k, v in checks.items()))
+    lines.extend(loads)
+    return lines
+
+
+def uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return load_line()
+
+
+def measure(args: argparse.Namespace, settings: Settings, workdir: Path) -> list[str]:
+    per_member_day = records_per_member_day(args.seed)
+    members, days = history_size(args.events, per_member_day, args.members, args.days)
+    loads = [f"uptime at start: {uptime()}; {os.cpu_count()} CPUs"]
+
+    warm = run_settings(settings, workdir, "warmup")
+    warm_members, warm_days = history_size(args.warmup_events, per_member_day, None, 1.0)
+    generate(warm, warm_members, warm_days, args.seed + 1)
+    main_settings = run_settings(settings, workdir, "main")
+    log.info("generating about %d events: %d members x %g days", args.events, members, days)
+    began = time.perf_counter()
+    counts = generate(main_settings, members, days, args.seed)
+    events = sum(counts.get(k, 0) for k in ("bpm", "workout", "gym"))
+    print(f"generated {events:,} Kafka records in {time.perf_counter() - began:.1f} s "
+          f"({members:,} members x {days:g} days)", flush=True)  # fmt: skip
+
+    log.info("reading them with Kafka's ConsumerPerformance")
+    kafka = kafka_read(main_settings, counts)
+    loads.append(f"uptime after the Kafka read: {uptime()}")
+
+    from lakehouse.spark import get_spark
+
+    spark = get_spark(main_settings, app_name="benchmark-pipeline-batch")
+    try:
+        log.info("warm-up run_batch over %d members x %g day", warm_members, warm_days)
+        _, warmup_seconds, _ = timed_batch(spark, warm)
+        loads.append(f"uptime before the timed run: {uptime()}")
+        log.info("timed run_batch over %d events", events)
+        rows, seconds, steps = timed_batch(spark, main_settings)
+        loads.append(f"uptime after the timed run: {uptime()}")
+    finally:
+        spark.stop()
+    checks = {"bronze.kafka_multiplex_bz rows": table_rows(main_settings, "bronze", "kafka_multiplex_bz"),
+              "gold.workout_bpm_summary rows": table_rows(main_settings, "gold", "workout_bpm_summary"),
+              "gold.gym_summary rows": table_rows(main_settings, "gold", "gym_summary"),
+              **{f"{k} rows in": v for k, v in rows.items()}}  # fmt: skip
+    if checks["bronze.kafka_multiplex_bz rows"] != events:
+        log.warning("bronze holds %d Kafka rows, %d were produced", checks["bronze.kafka_multiplex_bz rows"], events)
+    return report(events, counts, members, days, kafka, seconds, stage_times(main_settings), steps, checks, loads,
+                  warmup_seconds)  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("py4j", "simulator"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings = Settings.from_env()
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="pipebench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    broker = None
+    try:
+        if not settings.kafka_external:
+            port = free_port_pair()
+            broker = LocalBroker(data_dir=workdir / "kafka", cache_dir=settings.cache_dir, port=port,
+                                 controller_port=port + 1, heap="1g")  # fmt: skip
+            settings = replace(settings, kafka_bootstrap_servers=broker.start(), kafka_external=True)
+        lines = measure(args, settings, workdir)
+    finally:
+        if broker is not None:
+            broker.stop()
+        if args.keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
