@@ -102,7 +102,8 @@ class LocalEngine:
     def __init__(self, settings: Settings, recheck_seconds: float = 2.0) -> None:
         self.settings = settings
         self.recheck_seconds = recheck_seconds
-        self._con = duckdb.connect(config={"threads": 2})
+        # Unordered results may come back in any order (every ordered query says ORDER BY): faster scans and joins.
+        self._con = duckdb.connect(config={"threads": 2, "preserve_insertion_order": False})
         self._con.execute("SET TimeZone = 'UTC'")
         for macro in DUCKDB_MACROS:
             self._con.execute(macro)
@@ -155,18 +156,25 @@ class LocalEngine:
                              name=f"load-{view}").start()  # fmt: skip
 
     def _copy(self, table: Table, dt, version: int) -> str:
-        """Copy one Delta version into a new DuckDB table, sorted so range filters skip row groups; returns its name."""
+        """Copy one Delta version into DuckDB, sorted so range filters skip row groups; returns the copy's name.
+
+        Each copy is its own compressed in-memory database (checkpointed once, alone: no other transaction touches
+        it): dictionary-encoded strings make GROUP BY and IN filters on the profile columns several times faster.
+        """
         data = dt.to_pyarrow_table()
-        name = f"{local_view_name(table)}__v{version}"
+        db = f"{local_view_name(table)}__v{version}"
         order = f" ORDER BY {SORT_KEYS[table.full_name]}" if table.full_name in SORT_KEYS else ""
         cursor = self._con.cursor()  # its own connection to the same database: does not block running queries
         try:
             cursor.register("_incoming", data)
-            cursor.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {', '.join(_naive_utc(data.schema))} "
+            cursor.execute(f"DETACH DATABASE IF EXISTS {db}")  # left over by a failed load of the same version
+            cursor.execute(f"ATTACH ':memory:' AS {db} (COMPRESS)")
+            cursor.execute(f"CREATE TABLE {db}.main.data AS SELECT {', '.join(_naive_utc(data.schema))} "
                            f"FROM _incoming{order}")  # fmt: skip
+            cursor.execute(f"CHECKPOINT {db}")
         finally:
             cursor.close()
-        return name
+        return f"{db}.main.data"
 
     def _swap(self, table: Table, copy: str, version: int) -> None:
         """Point the table's view at a new copy and drop the old one (holding the lock: no query is running)."""
@@ -174,7 +182,7 @@ class LocalEngine:
         self._con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {copy}")
         old = self._versions.get(key)
         if old is not None and old != version:
-            self._con.execute(f"DROP TABLE IF EXISTS {view}__v{old}")
+            self._con.execute(f"DETACH DATABASE IF EXISTS {view}__v{old}")
         self._versions[key] = version
         log.info("local engine: %s at Delta version %s", key, version)
 

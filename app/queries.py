@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from app.gender import gender_group_sql
 from pipeline.tables import (
     GYM_SUMMARY,
     KAFKA_MULTIPLEX_BZ,
@@ -98,7 +99,7 @@ class WorkoutFilters:
     end: date  # inclusive
     gyms: tuple[int, ...] = ()
     ages: tuple[str, ...] = ()
-    genders: tuple[str, ...] = ()
+    genders: tuple[str | None, ...] = ()  # raw gold values (None: NULL); see app.gender for the display groups
     states: tuple[str, ...] = ()
     cities: tuple[str, ...] = ()
 
@@ -111,11 +112,19 @@ class GymFilters:
 
 
 def _in_list(column: str, prefix: str, values: Iterable[Any], params: dict[str, Any]) -> str:
-    names = []
-    for i, value in enumerate(values):
-        params[f"{prefix}_{i}"] = value
-        names.append(f":{prefix}_{i}")
-    return f" AND {column} IN ({', '.join(names)})" if names else ""
+    """` AND column IN (...)` over bound values; a None among them also matches NULL. Nothing: no condition."""
+    names, with_null = [], False
+    for value in values:
+        if value is None:
+            with_null = True
+            continue
+        name = f"{prefix}_{len(names)}"
+        params[name] = value
+        names.append(f":{name}")
+    conditions = ([f"{column} IN ({', '.join(names)})"] if names else []) + ([f"{column} IS NULL"] if with_null else [])
+    if not conditions:
+        return ""
+    return f" AND {conditions[0]}" if len(conditions) == 1 else f" AND ({' OR '.join(conditions)})"
 
 
 def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
@@ -159,16 +168,17 @@ def workout_date_bounds() -> BoundQuery:
 
 @_registered
 def workout_filter_options() -> BoundQuery:
-    """Values of each filter dimension; one pass over the table to its distinct combinations, then per dimension."""
+    """Values of each filter dimension, one single-column GROUP BY each: over columnar storage with dictionary-encoded
+    strings (DuckDB's copies, Delta's Parquet) each reads one column and hashes its few distinct codes, where one
+    GROUP BY over all five columns hashes every row's five strings. Gender is the raw text, NULL included (the page
+    offers its display groups, see app.gender)."""
     return BoundQuery("workout_filter_options", """
-        WITH combos AS (
-          SELECT gym, age, gender, state, city FROM {gold.workout_bpm_summary} GROUP BY gym, age, gender, state, city
-        )
-        SELECT 'gym' AS dimension, CAST(gym AS STRING) AS value FROM combos WHERE gym IS NOT NULL GROUP BY gym
-        UNION ALL SELECT 'age', age FROM combos WHERE age IS NOT NULL GROUP BY age
-        UNION ALL SELECT 'gender', gender FROM combos WHERE gender IS NOT NULL GROUP BY gender
-        UNION ALL SELECT 'state', state FROM combos WHERE state IS NOT NULL GROUP BY state
-        UNION ALL SELECT 'city', city FROM combos WHERE city IS NOT NULL GROUP BY city
+        SELECT 'gym' AS dimension, CAST(gym AS STRING) AS value
+        FROM {gold.workout_bpm_summary} WHERE gym IS NOT NULL GROUP BY gym
+        UNION ALL SELECT 'age', age FROM {gold.workout_bpm_summary} WHERE age IS NOT NULL GROUP BY age
+        UNION ALL SELECT 'gender', gender FROM {gold.workout_bpm_summary} GROUP BY gender
+        UNION ALL SELECT 'state', state FROM {gold.workout_bpm_summary} WHERE state IS NOT NULL GROUP BY state
+        UNION ALL SELECT 'city', city FROM {gold.workout_bpm_summary} WHERE city IS NOT NULL GROUP BY city
     """)  # fmt: skip
 
 
@@ -184,15 +194,25 @@ def workout_kpis(f: WorkoutFilters) -> BoundQuery:
     """, params)  # fmt: skip
 
 
+_GENDER_GROUP = gender_group_sql("gender")
+
+
 @_registered
 def bpm_by_age_gender(f: WorkoutFilters) -> BoundQuery:
+    """Per age bin and gender group (app.gender): grouped by the raw text first, so the mapping runs on few rows."""
     where, params = workout_where(f)
     return BoundQuery("bpm_by_age_gender", f"""
-        SELECT coalesce(age, 'unknown') AS age, coalesce(gender, 'unknown') AS gender,
-               count(*) AS sessions, avg(avg_bpm) AS avg_bpm, max(max_bpm) AS max_bpm
-        FROM {{gold.workout_bpm_summary}}
-        {where}
-        GROUP BY coalesce(age, 'unknown'), coalesce(gender, 'unknown')
+        WITH raw AS (
+          SELECT coalesce(age, 'unknown') AS age, gender, count(*) AS sessions, sum(avg_bpm) AS bpm_sum,
+                 count(avg_bpm) AS bpm_count, max(max_bpm) AS max_bpm
+          FROM {{gold.workout_bpm_summary}}
+          {where}
+          GROUP BY coalesce(age, 'unknown'), gender
+        )
+        SELECT age, {_GENDER_GROUP} AS gender, sum(sessions) AS sessions,
+               sum(bpm_sum) / nullif(sum(bpm_count), 0) AS avg_bpm, max(max_bpm) AS max_bpm
+        FROM raw
+        GROUP BY age, {_GENDER_GROUP}
         ORDER BY age, gender
     """, params, ordered=True)  # fmt: skip
 
@@ -224,7 +244,8 @@ def daily_trend(f: WorkoutFilters) -> BoundQuery:
 
 @_registered
 def session_table(f: WorkoutFilters, sort_by: str = "start_time", descending: bool = True,
-                  limit: int = 500) -> BoundQuery:  # fmt: skip
+                  limit: int = 100, offset: int = 0) -> BoundQuery:  # fmt: skip
+    """One page of sessions: `limit` rows from row `offset` of the sort order (a total order: pages never overlap)."""
     if sort_by not in SESSION_SORT_COLUMNS:
         raise ValueError(f"cannot sort sessions by {sort_by!r}; choose one of {', '.join(SESSION_SORT_COLUMNS)}")
     where, params = workout_where(f)
@@ -236,7 +257,7 @@ def session_table(f: WorkoutFilters, sort_by: str = "start_time", descending: bo
         FROM {{gold.workout_bpm_summary}}
         {where}
         ORDER BY {sort_by} {direction} NULLS LAST, user_id, workout_id, session_id
-        LIMIT {int(limit)}
+        LIMIT {int(limit)}{f" OFFSET {int(offset)}" if offset else ""}
     """, params, ordered=True)  # fmt: skip
 
 

@@ -11,8 +11,10 @@ from app import charts, ui
 from app import queries as q
 from app.data import fetch
 from app.engines import DataUnavailable
+from app.gender import groups_present, raw_values_in
 
 BIN_WIDTH = 5
+PAGE_SIZE = 100  # sessions per page of the table: the browser draws a page, never the whole filtered set
 
 
 def _filters(bounds: pd.Series, options: pd.DataFrame) -> q.WorkoutFilters:
@@ -22,7 +24,9 @@ def _filters(bounds: pd.Series, options: pd.DataFrame) -> q.WorkoutFilters:
     default_start = max(first, last - timedelta(days=29))
 
     def values(dimension: str) -> list[str]:
-        return sorted(options.loc[options["dimension"] == dimension, "value"].tolist())
+        return sorted(v for v in options.loc[options["dimension"] == dimension, "value"] if v is not None)
+
+    raw_genders = [None if pd.isna(v) else v for v in options.loc[options["dimension"] == "gender", "value"]]
 
     with st.sidebar:
         st.subheader("Filters")
@@ -30,12 +34,18 @@ def _filters(bounds: pd.Series, options: pd.DataFrame) -> q.WorkoutFilters:
                                key="wb_dates")  # fmt: skip
         gyms = st.multiselect("Gym", sorted(values("gym"), key=int), key="wb_gym", placeholder="all gyms")
         ages = st.multiselect("Age bin", values("age"), key="wb_age", placeholder="all ages")
-        genders = st.multiselect("Gender", values("gender"), key="wb_gender", placeholder="all genders")
+        genders = st.multiselect(
+            "Gender",
+            groups_present(raw_genders),
+            key="wb_gender",
+            placeholder="all genders",
+            help="Groups of the free text members entered, e.g. 'F', 'Woman' and 'female'.",
+        )
         states = st.multiselect("State", values("state"), key="wb_state", placeholder="all states")
         cities = st.multiselect("City", values("city"), key="wb_city", placeholder="all cities")
     start, end = _date_range(picked, default_start, last)
-    return q.WorkoutFilters(start, end, tuple(int(g) for g in gyms), tuple(ages), tuple(genders), tuple(states),
-                            tuple(cities))  # fmt: skip
+    return q.WorkoutFilters(start, end, tuple(int(g) for g in gyms), tuple(ages), raw_values_in(genders, raw_genders),
+                            tuple(states), tuple(cities))  # fmt: skip
 
 
 def _date_range(picked: object, default_start: date, last: date) -> tuple[date, date]:
@@ -49,7 +59,7 @@ def _date_range(picked: object, default_start: date, last: date) -> tuple[date, 
     return picked, picked  # type: ignore[return-value]
 
 
-def _kpis(f: q.WorkoutFilters) -> bool:
+def _kpis(f: q.WorkoutFilters) -> int:
     k = fetch(q.workout_kpis(f)).iloc[0]
     cols = st.columns(5)
     sessions = int(k["sessions"])
@@ -58,16 +68,22 @@ def _kpis(f: q.WorkoutFilters) -> bool:
     cols[2].metric("Average BPM", "–" if pd.isna(k["avg_bpm"]) else f"{k['avg_bpm']:.1f}")
     cols[3].metric("Maximum BPM", "–" if pd.isna(k["max_bpm"]) else f"{k['max_bpm']:.0f}")
     cols[4].metric("Average duration", "–" if pd.isna(k["avg_duration_min"]) else f"{k['avg_duration_min']:.0f} min")
-    return sessions > 0
+    return sessions
 
 
-def _sessions(f: q.WorkoutFilters) -> None:
+def _sessions(f: q.WorkoutFilters, total: int) -> None:
     st.subheader("Sessions")
-    c1, c2 = st.columns([3, 1])
+    pages = max(1, -(-total // PAGE_SIZE))
+    c1, c2, c3 = st.columns([3, 1, 1])
     sort_by = c1.selectbox("Sort by", q.SESSION_SORT_COLUMNS, key="wb_sort")
     descending = c2.toggle("Descending", value=True, key="wb_desc")
-    table = fetch(q.session_table(f, sort_by, descending))
-    st.caption(f"Top {len(table):,} sessions by {sort_by.replace('_', ' ')}. Select a row to see its readings.")
+    if st.session_state.get("wb_page", 1) > pages:  # the filters shrank the result under the page shown
+        st.session_state["wb_page"] = pages
+    page = int(c3.number_input("Page", min_value=1, max_value=pages, value=1, key="wb_page"))
+    table = fetch(q.session_table(f, sort_by, descending, PAGE_SIZE, (page - 1) * PAGE_SIZE))
+    first = (page - 1) * PAGE_SIZE + 1
+    st.caption(f"Sessions {first:,}–{first + len(table) - 1:,} of {total:,} by {sort_by.replace('_', ' ')} "
+               f"(page {page:,} of {pages:,}). Select a row to see its readings.")  # fmt: skip
     event = st.dataframe(
         table,
         hide_index=True,
@@ -128,7 +144,8 @@ def render() -> None:
     def body() -> None:
         ui.freshness()
         try:
-            if not _kpis(f):
+            sessions = _kpis(f)
+            if not sessions:
                 st.info("No sessions match these filters.")
                 return
             left, right = st.columns(2)
@@ -136,7 +153,7 @@ def render() -> None:
             right.plotly_chart(charts.avg_bpm_distribution(fetch(q.avg_bpm_distribution(f, BIN_WIDTH)), BIN_WIDTH),
                                key="wb_distribution")  # fmt: skip
             st.plotly_chart(charts.daily_trend(fetch(q.daily_trend(f))), key="wb_trend")
-            _sessions(f)
+            _sessions(f, sessions)
         except DataUnavailable as exc:
             ui.unavailable(exc)
 

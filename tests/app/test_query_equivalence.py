@@ -9,12 +9,14 @@ import math
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
 from app import queries as q
 from app.demo_data import DemoSpec, write_demo_lakehouse
 from app.engines import LocalEngine, local_view_name
+from app.gender import gender_group, gender_group_sql
 from lakehouse.settings import Settings
 from tests.app.test_data_layer import example_queries
 
@@ -24,12 +26,14 @@ GYMS = q.GymFilters(LAST_DAY - timedelta(days=30), LAST_DAY)
 NARROW = q.WorkoutFilters(LAST_DAY - timedelta(days=3), LAST_DAY - timedelta(days=1), gyms=(1, 3),
                           ages=("25-35", "35-45", "45-55"), genders=("F", "M"), states=("CA", "NY", "TX"))  # fmt: skip
 NARROW_GYMS = q.GymFilters(LAST_DAY - timedelta(days=5), LAST_DAY - timedelta(days=2), gyms=(2,))
+UNSTATED = q.WorkoutFilters(LAST_DAY - timedelta(days=30), LAST_DAY, genders=(None, "Non-binary"))  # NULL or one value
 
 CASES = (
     example_queries(FULL, GYMS)
     + example_queries(NARROW, NARROW_GYMS)
     + [q.session_table(FULL, col, desc, 40) for col, desc in (("duration_min", True), ("min_bpm", False))]
     + [q.avg_bpm_distribution(NARROW, 2), q.runs_since(datetime(2026, 11, 20, 7, 45))]
+    + [q.session_table(FULL, "avg_bpm", True, 25, 50), q.workout_kpis(UNSTATED), q.bpm_by_age_gender(UNSTATED)]
 )
 
 
@@ -94,3 +98,15 @@ def test_same_result_on_spark_and_local_engine(bound: q.BoundQuery, spark_views,
         mine = mine.sort_values(list(mine.columns)).reset_index(drop=True)
         theirs = theirs.sort_values(list(theirs.columns)).reset_index(drop=True)
     pd.testing.assert_frame_equal(mine, theirs, check_dtype=False, rtol=1e-9)
+
+
+def test_gender_groups_alike_on_spark_and_duckdb(spark) -> None:
+    """The display groups of free-text gender, computed by the SQL both engines run, match app.gender."""
+    values = ["F", "female", "Woman", "F ", " m", "MALE", "Nonbinary", "non binary", "", "  ", "prefer not to say",
+              "Two-spirit", "f\t", None]  # fmt: skip
+    rows = ", ".join("(NULL)" if v is None else "('" + v.replace("'", "''") + "')" for v in values)
+    sql = f"SELECT raw, {gender_group_sql('raw')} AS grp FROM (VALUES {rows}) AS v(raw)"
+    expected = {v: gender_group(v) for v in values}
+    assert {r["raw"]: r["grp"] for r in spark.sql(sql).collect()} == expected
+    local = duckdb.connect()
+    assert dict(local.sql(sql).fetchall()) == expected
