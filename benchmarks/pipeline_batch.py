@@ -228,14 +228,15 @@ def kafka_read(settings: Settings, counts: dict[str, int]) -> KafkaRead:
 
 
 def stage_times(settings: Settings) -> dict[str, float]:
-    """Seconds per stage of the batch runs recorded in ops.pipeline_runs (read with deltalake, no Spark)."""
+    """Seconds per stage of the batch runs recorded in ops.pipeline_runs, in the order they ran (read with
+    deltalake, no Spark)."""
     from deltalake import DeltaTable
 
     runs = DeltaTable(str(settings.table_path("ops", "pipeline_runs").resolve())).to_pyarrow_table(
         columns=["stage", "mode", "started_at", "finished_at"]
     )
     out: dict[str, float] = defaultdict(float)
-    for row in runs.to_pylist():
+    for row in sorted(runs.to_pylist(), key=lambda r: r["started_at"]):
         if row["mode"] == "batch" and row["finished_at"] and row["started_at"]:
             out[row["stage"]] += (row["finished_at"] - row["started_at"]).total_seconds()
     return dict(out)
@@ -284,10 +285,9 @@ def report(events: int, counts: dict[str, int], members: int, days: float, kafka
         "",
         "where the time goes, per stage (ops.pipeline_runs):",
     ]  # fmt: skip
-    for stage in ("bronze", "silver", "gold"):
-        if stage in stages:
-            lines.append(f"  {stage:<8}{stages[stage]:>8.1f} s  {stages[stage] / seconds:>6.1%}")
-    lines.append(f"  {'other':<8}{seconds - sum(stages.values()):>8.1f} s  (setup, bookkeeping)")
+    for stage, stage_seconds in stages.items():
+        lines.append(f"  {stage:<8}{stage_seconds:>8.1f} s  {stage_seconds / seconds:>6.1%}")
+    lines.append(f"  {'other':<8}{seconds - sum(stages.values()):>8.1f} s  (outside recorded stages: bookkeeping)")
     lines.append("per step (the pipeline's step log lines; a stage's remainder is outside its streams):")
     step_rows = summarise_steps(steps)
     if not step_rows:
@@ -295,9 +295,9 @@ def report(events: int, counts: dict[str, int], members: int, days: float, kafka
     for stage, step, runs, rows, sec in step_rows:
         lines.append(f"  {stage:<7}{step:<40}{rows:>11,} rows{sec:>8.1f} s  {sec / seconds:>6.1%}"
                      + (f"  ({runs} runs)" if runs > 1 else ""))  # fmt: skip
-    for stage in ("bronze", "silver", "gold"):
+    for stage in stages:
         logged = sum(s.seconds for s in steps if s.stage == stage)
-        if stage in stages:
+        if logged:
             lines.append(f"  {stage:<7}{'(outside logged steps)':<40}{'':>16}{stages[stage] - logged:>8.1f} s")
     lines.append("checks: " + ", ".join(f"{k}={v:,}" for k, v in checks.items()))
     lines.extend(loads)
@@ -311,10 +311,23 @@ def uptime() -> str:
         return load_line()
 
 
+def code_version() -> str:
+    """The commit the benchmark runs and whether pipeline/ differs from it (the pipeline changes between runs)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              timeout=10).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "pipeline"], cwd=root, capture_output=True,
+                               text=True, timeout=10).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "code: unknown (no git)"
+    return f"code: commit {head or '?'}" + ("; pipeline/ has uncommitted changes" if dirty else "")
+
+
 def measure(args: argparse.Namespace, settings: Settings, workdir: Path) -> list[str]:
     per_member_day = records_per_member_day(args.seed)
     members, days = history_size(args.events, per_member_day, args.members, args.days)
-    loads = [f"uptime at start: {uptime()}; {os.cpu_count()} CPUs"]
+    loads = [code_version(), f"uptime at start: {uptime()}; {os.cpu_count()} CPUs"]
 
     warm = run_settings(settings, workdir, "warmup")
     warm_members, warm_days = history_size(args.warmup_events, per_member_day, None, 1.0)

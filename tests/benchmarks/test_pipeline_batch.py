@@ -7,12 +7,14 @@ import logging
 import pytest
 
 from benchmarks.pipeline_batch import (
+    KafkaRead,
     StepCapture,
     StepTime,
     history_size,
     parse_args,
     parse_consumer_perf,
     parse_step_line,
+    report,
     stage_of,
     summarise_steps,
 )
@@ -69,3 +71,17 @@ def test_step_capture_collects_pipeline_step_records_and_restores_the_logger():
     assert [(s.stage, s.step, s.rows, s.seconds) for s in capture.steps] == [("gold", "gold_x", 7, 2.3)]
     assert capture.steps[0].at > 0
     assert (logger.level, logger.propagate, list(logger.handlers)) == before
+
+
+def test_report_puts_the_pipeline_rate_beside_kafka_and_the_target():
+    kafka = KafkaRead(messages=100_000, seconds=2.0, fetch_seconds=1.0, per_topic={"bpm": 50_000.0})
+    steps = [StepTime("silver", "silver_heart_rate", 90_000, 4.0), StepTime("gold", "gold_x", 10, 1.0)]
+    lines = report(100_000, {"bpm": 99_000, "workout": 600, "gym": 400}, 50, 2.0, kafka, 10.0,
+                   {"setup": 0.5, "bronze": 2.0, "silver": 5.0, "gold": 2.0}, steps, {"gold rows": 7},
+                   ["uptime: load average 1.00"], 3.0)  # fmt: skip
+    text = "\n".join(lines)
+    assert "Kafka ConsumerPerformance (raw read)" in text and "50,000" in text
+    assert "pipeline run_batch, bronze -> gold" in text and "10,000" in text and "(20.0% of the raw read)" in text
+    assert "30,000" in text and "NOT met" in text
+    assert "setup" in text and "other        0.5 s" in text
+    assert "silver_heart_rate" in text and "uptime: load average 1.00" in text
