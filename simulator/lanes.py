@@ -42,11 +42,6 @@ class Lane:
     def slice(self, start: int, end: int) -> Lane:
         return Lane(self.ms[start:end], self.keys[start:end], self.values[start:end])
 
-    def window(self, low_ms: int, high_ms: int) -> Lane:
-        """The records due in [low_ms, high_ms)."""
-        i, j = self.position(low_ms), self.position(high_ms)
-        return self if (i, j) == (0, len(self)) else self.slice(i, j)
-
 
 # Lanes per topic (BPM, WORKOUT, GYM), then per partition
 DayRecords = tuple[list[Lane], list[Lane], list[Lane]]
