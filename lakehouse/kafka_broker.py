@@ -16,9 +16,11 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from lakehouse.connections import confluent_kafka_config
 from lakehouse.processes import pid_alive, read_pid, reap
 from lakehouse.settings import Settings
 
@@ -258,11 +260,17 @@ def _metadata_ok(bootstrap: str) -> bool:
         return False
 
 
-def create_topics(bootstrap: str, topics: list[str], partitions: int = DEFAULT_PARTITIONS) -> list[str]:
-    """Create the topics that do not exist yet; return the names created."""
+def create_topics(bootstrap: str, topics: list[str], partitions: int = DEFAULT_PARTITIONS,
+                  client_config: Mapping[str, str] | None = None) -> list[str]:  # fmt: skip
+    """Create the topics that do not exist yet; return the names created.
+
+    `client_config` is the full confluent-kafka configuration (SASL/SSL included, see
+    `lakehouse.connections.confluent_kafka_config`); without it the cluster is reached in plaintext. New topics take
+    the cluster's default replication factor (1 on the local broker, 3 on managed clusters).
+    """
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, **(client_config or {})})
     try:
         existing = set(admin.list_topics(timeout=15).topics)
     except Exception as exc:  # noqa: BLE001
@@ -270,7 +278,7 @@ def create_topics(bootstrap: str, topics: list[str], partitions: int = DEFAULT_P
     missing = [t for t in topics if t not in existing]
     if not missing:
         return []
-    futures = admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing])
+    futures = admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=-1) for t in missing])
     created = []
     for topic, future in futures.items():
         try:
@@ -290,5 +298,5 @@ def ensure_kafka(settings: Settings) -> str:
         bootstrap = settings.kafka_bootstrap_servers
     else:
         bootstrap = LocalBroker.from_settings(settings).start()
-    create_topics(bootstrap, list(settings.topics.values()))
+    create_topics(bootstrap, list(settings.topics.values()), client_config=confluent_kafka_config(settings))
     return bootstrap

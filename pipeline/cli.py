@@ -27,7 +27,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             signal.signal(sig, lambda *_: stop.set())
     try:
         lh = Lakehouse(get_spark(settings, app_name=f"pipeline-{args.stage}-{args.mode}"), settings)
-        if args.mode == "batch":
+        if args.mode == "batch" or args.stage == "setup":
             counts = run_batch(lh, stages)
             log.info("batch run finished: %s", ", ".join(f"{k}={v} rows in" for k, v in counts.items()))
         else:
@@ -48,7 +48,12 @@ def add_pipeline_parser(sub) -> None:
     pipeline_sub = pipeline.add_subparsers(dest="pipeline_command", required=True)
     run_parser = pipeline_sub.add_parser("run", help="run every stage, or one, as a batch or a continuous stream")
     run_parser.add_argument("--mode", choices=["batch", "stream"], default="batch")
-    run_parser.add_argument("--stage", choices=["bronze", "silver", "gold", "all"], default="all")
+    run_parser.add_argument(
+        "--stage",
+        choices=["setup", "bronze", "silver", "gold", "all"],
+        default="all",
+        help="one stage (setup creates the tables; every run does it first), or all in order",
+    )
     run_parser.add_argument("--interval", type=float, default=2.0, help="seconds between stream rounds")
     run_parser.set_defaults(func=run)
 

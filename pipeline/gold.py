@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from pyspark.sql import DataFrame
 
-from pipeline.silver import SESSION_KEY
+from pipeline.silver import SESSION_KEY, VISIT_KEY
 from pipeline.storage import Lakehouse
 from pipeline.streams import run_available_now
 from pipeline.tables import (
@@ -22,12 +22,11 @@ from pipeline.tables import (
     USERS,
     WORKOUT_BPM,
     WORKOUT_BPM_SUMMARY,
+    Table,
 )
 from pipeline.transforms import attribute_sessions, gym_summary, workout_bpm_summary
 
 log = logging.getLogger(__name__)
-
-VISIT_KEY = ["mac_address", "gym", "login"]
 
 
 def refresh_sessions(lh: Lakehouse, touched: DataFrame) -> None:
@@ -57,33 +56,37 @@ def _visits_of_users(lh: Lakehouse, users: DataFrame) -> DataFrame:
     return lh.read(GYM_LOGS).join(macs.distinct(), "mac_address", "left_semi")
 
 
-def _step(lh: Lakehouse, name: str, source: DataFrame, refresh: Callable[[DataFrame], None]) -> int:
+def _step(lh: Lakehouse, name: str, table: Table, source: Callable[[], DataFrame],
+          refresh: Callable[[DataFrame], None]) -> int:  # fmt: skip
     def sink(batch: DataFrame, _id: int) -> None:
         refresh(batch)
 
     sink.__name__ = name
-    return run_available_now(lh, name, source, sink=sink)
+    return run_available_now(lh, name, source, inputs=(table,), sink=sink)
 
 
-def _changed_rows(lh: Lakehouse, table) -> DataFrame:
+def _changed_rows(lh: Lakehouse, table: Table) -> Callable[[], DataFrame]:
     # both pre- and post-images matter (a key can change attribution either way); drop CDF's own columns
-    changes = lh.read_changes(table)
-    return changes.drop("_change_type", "_commit_version", "_commit_timestamp")
+    return lambda: lh.read_changes(table).drop("_change_type", "_commit_version", "_commit_timestamp")
+
+
+def _appended_rows(lh: Lakehouse, table: Table) -> Callable[[], DataFrame]:
+    return lambda: lh.read_stream(table, appends_only=True)
 
 
 def run_gold(lh: Lakehouse) -> int:
     """Both gold tables for everything silver gained or changed since the last run."""
-    steps: list[tuple[str, DataFrame, Callable[[DataFrame], None]]] = [
-        ("gold_sessions_from_readings", lh.read_stream(WORKOUT_BPM, appends_only=True),
+    steps: list[tuple[str, Table, Callable[[], DataFrame], Callable[[DataFrame], None]]] = [
+        ("gold_sessions_from_readings", WORKOUT_BPM, _appended_rows(lh, WORKOUT_BPM),
          lambda b: refresh_sessions(lh, b)),
-        ("gold_sessions_from_gym_logs", _changed_rows(lh, GYM_LOGS),
+        ("gold_sessions_from_gym_logs", GYM_LOGS, _changed_rows(lh, GYM_LOGS),
          lambda b: refresh_sessions(lh, _sessions_of_users(lh, _users_of_macs(lh, b)))),
-        ("gold_sessions_from_user_bins", _changed_rows(lh, USER_BINS),
+        ("gold_sessions_from_user_bins", USER_BINS, _changed_rows(lh, USER_BINS),
          lambda b: refresh_sessions(lh, _sessions_of_users(lh, b))),
-        ("gold_visits_from_gym_logs", _changed_rows(lh, GYM_LOGS), lambda b: refresh_visits(lh, b)),
-        ("gold_visits_from_workouts", lh.read_stream(COMPLETED_WORKOUTS, appends_only=True),
+        ("gold_visits_from_gym_logs", GYM_LOGS, _changed_rows(lh, GYM_LOGS), lambda b: refresh_visits(lh, b)),
+        ("gold_visits_from_workouts", COMPLETED_WORKOUTS, _appended_rows(lh, COMPLETED_WORKOUTS),
          lambda b: refresh_visits(lh, _visits_of_users(lh, b))),
-        ("gold_visits_from_users", lh.read_stream(USERS, appends_only=True),
+        ("gold_visits_from_users", USERS, _appended_rows(lh, USERS),
          lambda b: refresh_visits(lh, _visits_of_users(lh, b))),
     ]  # fmt: skip
-    return sum(_step(lh, name, source, refresh) for name, source, refresh in steps)
+    return sum(_step(lh, *step) for step in steps)

@@ -8,22 +8,57 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from pipeline.bronze import SOURCE_TABLES, check_kafka, ingest_source_table, run_bronze, start_kafka_ingest
+from pipeline.bronze import SOURCE_TABLES, ingest_source_table, run_bronze, start_kafka_ingest
+from pipeline.errors import PipelineError
 from pipeline.gold import run_gold
 from pipeline.silver import run_silver
 from pipeline.storage import Lakehouse
 from pipeline.streams import Trigger
-from pipeline.tables import PIPELINE_RUNS
+from pipeline.tables import ALL_TABLES, PIPELINE_RUNS, QUARANTINE
 
 log = logging.getLogger(__name__)
 
 STAGES = ("bronze", "silver", "gold")
+OPS_TABLES = (PIPELINE_RUNS, QUARANTINE)
 STAGE_FUNCS: dict[str, Callable[[Lakehouse], int]] = {"bronze": run_bronze, "silver": run_silver, "gold": run_gold}
 
 
-def setup(lh: Lakehouse) -> None:
-    """Create every table of the contract that does not exist yet (idempotent)."""
-    lh.ensure_all()
+def check_writable(lh: Lakehouse) -> None:
+    """Fail with one line when the local lakehouse or its checkpoints cannot be written (before anything is)."""
+    if lh.settings.catalog:
+        return
+    for root in dict.fromkeys([lh.settings.lakehouse_dir, lh.settings.checkpoints]):
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            probe = root / f".write-probe-{uuid.uuid4().hex}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise PipelineError(f"the lakehouse at {root} is not writable: {exc.strerror or exc}") from exc
+
+
+def create_tables(lh: Lakehouse) -> int:
+    """Every table of the contract that does not exist yet, created empty (idempotent)."""
+    for table in ALL_TABLES:
+        try:
+            lh.ensure(table)
+        except Exception as exc:  # noqa: BLE001 - Spark's error, reduced to one line a user can act on
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise PipelineError(f"cannot create {table.full_name} at {lh.location(table)}: {first}") from exc
+    return 0
+
+
+def setup(lh: Lakehouse, mode: str = "batch") -> None:
+    """The setup stage: the operations tables first, so that any later failure, this stage's own included, is
+    recorded in ops.pipeline_runs; then every other table."""
+    check_writable(lh)
+    for table in OPS_TABLES:
+        try:
+            lh.ensure(table)
+        except Exception as exc:  # noqa: BLE001
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise PipelineError(f"cannot create {table.full_name} at {lh.location(table)}: {first}") from exc
+    run_stage(lh, "setup", mode, create_tables, record_empty=mode == "batch")
 
 
 def _utcnow() -> datetime:
@@ -61,7 +96,7 @@ def run_stage(lh: Lakehouse, stage: str, mode: str, func: Callable[[Lakehouse], 
 
 def run_batch(lh: Lakehouse, stages: tuple[str, ...] = STAGES) -> dict[str, int]:
     """Every requested stage once over everything available now, in contract order."""
-    setup(lh)
+    setup(lh, "batch")
     return {stage: run_stage(lh, stage, "batch") for stage in STAGES if stage in stages}
 
 
@@ -73,11 +108,16 @@ def run_stream(lh: Lakehouse, stages: tuple[str, ...] = STAGES, stop: threading.
                interval_seconds: float = 2.0) -> None:  # fmt: skip
     """Kafka -> bronze as a continuous stream; the database, silver and gold in incremental rounds until `stop`."""
     stop = stop or threading.Event()
-    setup(lh)
-    kafka_query = None
+    setup(lh, "stream")
+    kafka: list = []  # the continuous Kafka -> bronze query, once started
+
+    def start_ingest(lh: Lakehouse) -> int:
+        kafka.append(start_kafka_ingest(lh, Trigger(available_now=False, interval=f"{interval_seconds} seconds")))
+        return 0
+
     if "bronze" in stages:
-        check_kafka(lh)
-        kafka_query = start_kafka_ingest(lh, Trigger(available_now=False, interval=f"{interval_seconds} seconds"))
+        run_stage(lh, "bronze", "stream", start_ingest, record_empty=False)  # a broker that is down: recorded, raised
+    kafka_query = kafka[0] if kafka else None
     try:
         while not stop.is_set():
             if kafka_query is not None and not kafka_query.isActive:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
 from functools import reduce
 
 from pyspark.sql import DataFrame
@@ -29,7 +31,6 @@ from pipeline.tables import (
     USERS,
     WORKOUT_BPM,
     WORKOUTS,
-    Table,
 )
 from pipeline.transforms import (
     PROFILE_COLUMNS,
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 SESSION_KEY = ["user_id", "workout_id", "session_id"]
 WORKOUT_BPM_KEY = [*SESSION_KEY, "time"]
+VISIT_KEY = ["mac_address", "gym", "login"]
 
 
 def first_registration(df: DataFrame) -> DataFrame:
@@ -73,56 +75,12 @@ def quarantined(df: DataFrame, source: str) -> DataFrame:
     )
 
 
-def _topic_batch_sink(
-    lh: Lakehouse, name: str, kind: str, parse: Callable[[DataFrame], DataFrame], target: Table, keys: list[str],
-    after: Callable[[DataFrame], None] | None = None,
-):  # fmt: skip
-    """foreachBatch for one topic: malformed -> quarantine (once per batch id), the rest -> target by key."""
-    writer_id = lh.writer_id(name)
-    topic = lh.settings.topic(kind)
-
-    def sink(batch: DataFrame, batch_id: int) -> None:
-        checked = batch.transform(rejection_reason(kind)).persist()
-        try:
-            bad = quarantined(checked, topic)
-            if not bad.isEmpty():
-                lh.append_once(QUARANTINE, bad, writer_id, batch_id)
-            good = checked.where(F.col("reason").isNull()).transform(parse).transform(first_by_offset(keys))
-            lh.insert_new(target, good, keys)
-            if after is not None:
-                after(good)
-        finally:
-            checked.unpersist()
-
-    sink.__name__ = f"upsert_{target.name}"
-    return sink
-
-
-def _topic_stream(lh: Lakehouse, kind: str) -> DataFrame:
-    return lh.read_stream(KAFKA_MULTIPLEX_BZ).where(F.col("topic") == lh.settings.topic(kind))
-
-
 def build_users(lh: Lakehouse) -> int:
     def upsert_users(batch: DataFrame, _batch_id: int) -> None:
         lh.insert_new(USERS, batch.transform(first_registration), ["user_id"])
 
-    return run_available_now(lh, "silver_users", lh.read_stream(REGISTERED_USERS_BZ), sink=upsert_users)
-
-
-def build_heart_rate(lh: Lakehouse) -> int:
-    sink = _topic_batch_sink(lh, "silver_heart_rate", "bpm", parse_bpm_events, HEART_RATE, ["device_id", "time"])
-    return run_available_now(lh, "silver_heart_rate", _topic_stream(lh, "bpm"), sink=sink)
-
-
-def build_workouts(lh: Lakehouse) -> int:
-    def complete_sessions(new_workouts: DataFrame) -> None:
-        touched = new_workouts.select(*SESSION_KEY).distinct()
-        sessions = lh.read(WORKOUTS).join(touched, SESSION_KEY, "left_semi")
-        lh.insert_new(COMPLETED_WORKOUTS, completed_workouts(sessions), SESSION_KEY)
-
-    sink = _topic_batch_sink(lh, "silver_workouts", "workout", parse_workout_events, WORKOUTS,
-                             [*SESSION_KEY, "action"], after=complete_sessions)  # fmt: skip
-    return run_available_now(lh, "silver_workouts", _topic_stream(lh, "workout"), sink=sink)
+    return run_available_now(lh, "silver_users", lambda: lh.read_stream(REGISTERED_USERS_BZ),
+                             inputs=(REGISTERED_USERS_BZ,), sink=upsert_users)  # fmt: skip
 
 
 def build_user_profile(lh: Lakehouse) -> int:
@@ -143,39 +101,93 @@ def build_user_profile(lh: Lakehouse) -> int:
             .execute()
         )  # fmt: skip
 
-    return run_available_now(lh, "silver_user_profile", lh.read_stream(PROFILE_CHANGES_BZ), sink=upsert_user_profile)
+    return run_available_now(lh, "silver_user_profile", lambda: lh.read_stream(PROFILE_CHANGES_BZ),
+                             inputs=(PROFILE_CHANGES_BZ,), sink=upsert_user_profile)  # fmt: skip
 
 
-def build_gym_logs(lh: Lakehouse) -> int:
+def upsert_heart_rate(lh: Lakehouse, readings: DataFrame) -> None:
+    lh.insert_new(HEART_RATE, readings, ["device_id", "time"], bounded_by="time")
+
+
+def upsert_workouts(lh: Lakehouse, events: DataFrame) -> None:
+    """New start/stop records, then the sessions they complete (both inputs of a session are then in silver)."""
+    lh.insert_new(WORKOUTS, events, [*SESSION_KEY, "action"])
+    touched = events.select(*SESSION_KEY).distinct()
+    sessions = lh.read(WORKOUTS).join(touched, SESSION_KEY, "left_semi")
+    lh.insert_new(COMPLETED_WORKOUTS, completed_workouts(sessions), SESSION_KEY)
+
+
+def upsert_gym_logs(lh: Lakehouse, visits: DataFrame) -> None:
     """Visits keyed by (mac_address, gym, login); a later or repeated exit record only ever raises logout."""
-    keys = ["mac_address", "gym", "login"]
-    writer_id = lh.writer_id("silver_gym_logs")
-    topic = lh.settings.topic("gym")
+    visits = visits.select("mac_address", "gym", "login", "logout").transform(latest_logouts)
+    (
+        lh.delta(GYM_LOGS).alias("t")
+        .merge(visits.alias("s"), " AND ".join(f"t.{k} = s.{k}" for k in VISIT_KEY))
+        .whenMatchedUpdate(condition="s.logout > t.logout OR (t.logout IS NULL AND s.logout IS NOT NULL)",
+                           set={"logout": "s.logout"})
+        .whenNotMatchedInsertAll()
+        .execute()
+    )  # fmt: skip
 
-    def upsert_gym_logs(batch: DataFrame, batch_id: int) -> None:
-        checked = batch.transform(rejection_reason("gym")).persist()
+
+@dataclass(frozen=True)
+class TopicRoute:
+    """How one topic's records become silver: parse, deduplicate on `keys` (lowest offset wins; none: the writer
+    merges duplicates itself), write."""
+
+    parse: Callable[[DataFrame], DataFrame]
+    keys: tuple[str, ...]
+    write: Callable[[Lakehouse, DataFrame], None]
+
+
+TOPIC_ROUTES: dict[str, TopicRoute] = {
+    "bpm": TopicRoute(parse_bpm_events, ("device_id", "time"), upsert_heart_rate),
+    "workout": TopicRoute(parse_workout_events, (*SESSION_KEY, "action"), upsert_workouts),
+    "gym": TopicRoute(parse_gym_events, (), upsert_gym_logs),
+}
+
+
+def build_from_kafka(lh: Lakehouse) -> int:
+    """One stream over the multiplex table: each micro-batch is split by topic; malformed records of all topics go
+    to quarantine in one idempotent append (once per batch id), the rest to their silver tables by key."""
+    name = "silver_from_kafka"
+    writer_id = lh.writer_id(name)
+    kinds = {lh.settings.topic(kind): kind for kind in TOPIC_ROUTES}
+
+    def upsert_from_kafka(batch: DataFrame, batch_id: int) -> None:
+        batch = batch.where(F.col("topic").isin(*kinds)).persist()
         try:
-            bad = quarantined(checked, topic)
-            if not bad.isEmpty():
-                lh.append_once(QUARANTINE, bad, writer_id, batch_id)
-            visits = checked.where(F.col("reason").isNull()).transform(parse_gym_events).transform(latest_logouts)
-            (
-                lh.delta(GYM_LOGS).alias("t")
-                .merge(visits.alias("s"), " AND ".join(f"t.{k} = s.{k}" for k in keys))
-                .whenMatchedUpdate(condition="s.logout > t.logout OR (t.logout IS NULL AND s.logout IS NOT NULL)",
-                                   set={"logout": "s.logout"})
-                .whenNotMatchedInsertAll()
-                .execute()
-            )  # fmt: skip
+            present = [kinds[r.topic] for r in batch.select("topic").distinct().collect()]
+            checked = {
+                kind: batch.where(F.col("topic") == lh.settings.topic(kind)).transform(rejection_reason(kind)).persist()
+                for kind in present
+            }
+            try:
+                rejected = [quarantined(df, lh.settings.topic(kind)) for kind, df in checked.items()]
+                bad = reduce(DataFrame.unionByName, rejected) if rejected else None
+                if bad is not None and not bad.isEmpty():
+                    lh.append_once(QUARANTINE, bad, writer_id, batch_id)
+                for kind, df in checked.items():
+                    route = TOPIC_ROUTES[kind]
+                    good = df.where(F.col("reason").isNull()).transform(route.parse)
+                    route.write(lh, good.transform(first_by_offset(list(route.keys))) if route.keys else good)
+            finally:
+                for df in checked.values():
+                    df.unpersist()
         finally:
-            checked.unpersist()
+            batch.unpersist()
 
-    return run_available_now(lh, "silver_gym_logs", _topic_stream(lh, "gym"), sink=upsert_gym_logs)
+    return run_available_now(lh, name, lambda: lh.read_stream(KAFKA_MULTIPLEX_BZ), inputs=(KAFKA_MULTIPLEX_BZ,),
+                             sink=upsert_from_kafka)  # fmt: skip
 
 
 def build_user_bins(lh: Lakehouse) -> int:
-    """Recomputed whole (one row per member, and ages move with the date); only differing rows are written."""
-    lh.sync(USER_BINS, user_bins(lh.read(USERS), lh.read(USER_PROFILE)), ["user_id"])
+    """Recomputed whole (one row per member, and ages move with the date); only differing rows are written.
+    Skipped while neither input has a new version and the date is the same."""
+    seen = (lh.version(USERS), lh.version(USER_PROFILE), date.today().toordinal())
+    if lh.seen_versions.get("silver_user_bins") != seen:
+        lh.sync(USER_BINS, user_bins(lh.read(USERS), lh.read(USER_PROFILE)), ["user_id"])
+        lh.seen_versions["silver_user_bins"] = seen
     return 0
 
 
@@ -183,7 +195,8 @@ def build_workout_bpm(lh: Lakehouse) -> int:
     """workout_bpm grows from three inputs; each new row of one is joined with the current other two."""
 
     def from_heart_rate(batch: DataFrame, _id: int) -> None:
-        lh.insert_new(WORKOUT_BPM, workout_bpm(lh.read(COMPLETED_WORKOUTS), lh.read(USERS), batch), WORKOUT_BPM_KEY)
+        lh.insert_new(WORKOUT_BPM, workout_bpm(lh.read(COMPLETED_WORKOUTS), lh.read(USERS), batch), WORKOUT_BPM_KEY,
+                      bounded_by="time")  # fmt: skip
 
     def from_completed(batch: DataFrame, _id: int) -> None:
         lh.insert_new(WORKOUT_BPM, workout_bpm(batch, lh.read(USERS), lh.read(HEART_RATE)), WORKOUT_BPM_KEY)
@@ -197,13 +210,13 @@ def build_workout_bpm(lh: Lakehouse) -> int:
         ("silver_workout_bpm_from_completed", COMPLETED_WORKOUTS, from_completed),
         ("silver_workout_bpm_from_users", USERS, from_users),
     ]
-    return reduce(
-        lambda n, s: n + run_available_now(lh, s[0], lh.read_stream(s[1], appends_only=True), sink=s[2]), steps, 0
+    return sum(
+        run_available_now(lh, name, lambda t=table: lh.read_stream(t, appends_only=True), inputs=(table,), sink=sink)
+        for name, table, sink in steps
     )
 
 
 def run_silver(lh: Lakehouse) -> int:
     """One silver pass over everything bronze holds now; order matters (see module docstring)."""
-    steps = (build_users, build_user_profile, build_heart_rate, build_workouts, build_gym_logs, build_workout_bpm,
-             build_user_bins)  # fmt: skip
+    steps = (build_users, build_user_profile, build_from_kafka, build_workout_bpm, build_user_bins)
     return sum(step(lh) for step in steps)

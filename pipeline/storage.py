@@ -23,6 +23,7 @@ class Lakehouse:
         self.spark = spark
         self.settings = settings
         self.rows_written = 0  # rows inserted or updated by merges since the counter was last reset
+        self.seen_versions: dict[str, tuple[int | None, ...]] = {}  # step name -> input versions it last caught up to
 
     def location(self, table: Table) -> str:
         if self.settings.catalog:
@@ -70,6 +71,17 @@ class Lakehouse:
             return reader.table(self.location(table))
         return reader.load(self.location(table))
 
+    def version(self, table: Table) -> int | None:
+        """The table's latest Delta version (None if it does not exist): from the log's file names when local."""
+        if self.settings.catalog:
+            if not self.exists(table):
+                return None
+            return int(self.delta(table).history(1).select("version").first()[0])
+        log_dir = Path(self.location(table)) / "_delta_log"
+        if not log_dir.exists():
+            return None
+        return max((int(p.name[:20]) for p in log_dir.glob("*.json") if p.name[:20].isdigit()), default=None)
+
     def delta(self, table: Table) -> DeltaTable:
         if self.settings.catalog:
             return DeltaTable.forName(self.spark, self.location(table))
@@ -94,9 +106,29 @@ class Lakehouse:
 
     # --- writes -------------------------------------------------------------------------------------------
 
-    def insert_new(self, table: Table, df: DataFrame, keys: list[str]) -> None:
-        """Insert rows whose key is not in the table yet (idempotent: a replayed batch inserts nothing)."""
+    def insert_new(self, table: Table, df: DataFrame, keys: list[str], bounded_by: str | None = None) -> None:
+        """Insert rows whose key is not in the table yet (idempotent: a replayed batch inserts nothing).
+
+        `bounded_by`, a key column, limits the target rows the merge reads to the batch's range of that column, so
+        Delta skips every file outside it (by its min/max statistics) instead of scanning the whole table.
+        """
         cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+        if bounded_by is not None:
+            assert bounded_by in keys, "only a key column bounds the matching rows"
+            df = df.persist()
+            is_time = dict(df.dtypes)[bounded_by] == "timestamp"
+            column = F.unix_micros(bounded_by) if is_time else F.col(bounded_by)
+            low, high = df.agg(F.min(column), F.max(column)).first()  # micros: no time zone on the way
+            if low is None:
+                df.unpersist()
+                return
+            bound = "timestamp_micros({})" if is_time else "{}"
+            cond += f" AND t.`{bounded_by}` BETWEEN {bound.format(int(low))} AND {bound.format(int(high))}"
+            try:
+                self._count(self.delta(table).alias("t").merge(df.alias("s"), cond).whenNotMatchedInsertAll().execute())
+            finally:
+                df.unpersist()
+            return
         self._count(self.delta(table).alias("t").merge(df.alias("s"), cond).whenNotMatchedInsertAll().execute())
 
     def upsert(self, table: Table, df: DataFrame, keys: list[str]) -> None:

@@ -54,15 +54,25 @@ def start_stream(
     return writer.start(lh.location(target))
 
 
-def run_available_now(lh: Lakehouse, name: str, source: DataFrame, **kwargs) -> int:
-    """Process everything available now, wait for it, and return the number of input rows; errors propagate."""
+def run_available_now(lh: Lakehouse, name: str, source: DataFrame | Callable[[], DataFrame],
+                      inputs: tuple[Table, ...] = (), **kwargs) -> int:  # fmt: skip
+    """Process everything available now, wait for it, and return the number of input rows; errors propagate.
+
+    With `inputs`, the step is skipped (0 rows, no query started) while none of those tables has a Delta version
+    newer than the one this step last caught up to in this process: an idle round costs file listings, not queries.
+    """
+    versions = tuple(lh.version(t) for t in inputs)
+    if inputs and lh.seen_versions.get(name) == versions:
+        log.debug("%s: no new version of %s, skipped", name, ", ".join(t.full_name for t in inputs))
+        return 0
     started = time.monotonic()
-    query = start_stream(lh, name, source, AVAILABLE_NOW, **kwargs)
+    query = start_stream(lh, name, source() if callable(source) else source, AVAILABLE_NOW, **kwargs)
     try:
         query.awaitTermination()
     finally:
         if query.isActive:
             query.stop()
     rows = sum(int(p.get("numInputRows", 0)) for p in query.recentProgress)
+    lh.seen_versions[name] = versions
     log.info("%s: %d input rows in %.1fs", name, rows, time.monotonic() - started)
     return rows
