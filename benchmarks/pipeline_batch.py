@@ -298,7 +298,8 @@ def report(events: int, counts: dict[str, int], members: int, days: float, kafka
     for stage in stages:
         logged = sum(s.seconds for s in steps if s.stage == stage)
         if logged:
-            lines.append(f"  {stage:<7}{'(outside logged steps)':<40}{'':>16}{stages[stage] - logged:>8.1f} s")
+            rest = max(0.0, stages[stage] - logged)
+            lines.append(f"  {stage:<7}{'(outside logged steps)':<40}{'':>16}{rest:>8.1f} s")
     lines.append("checks: " + ", ".join(f"{k}={v:,}" for k, v in checks.items()))
     lines.extend(loads)
     return lines

@@ -480,6 +480,7 @@ def watch(args: argparse.Namespace, settings: Settings, spark, window: tuple[flo
                 if not pending or time.time() - drain_started > args.drain_seconds:
                     break
             time.sleep(max(0.0, args.poll_seconds - (time.time() - began)))  # the poll cadence
+        bronze_progress(spark, bronze_batches)
     finally:
         consumer.close()
     return Watched(poller.seen, lags, poller.read_seconds, bronze_batches, time.time() - drain_started, end_load)
