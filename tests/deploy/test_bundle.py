@@ -206,6 +206,18 @@ def test_wheel_declares_the_lakehouse_entry_point_and_ships_every_package(built_
         assert {t["python_wheel_task"]["entry_point"] for t in tasks} == {"lakehouse"}
 
 
+def test_wheel_leaves_spark_and_the_dashboard_stack_to_extras_so_a_cluster_keeps_its_own(built_wheel):
+    with zipfile.ZipFile(built_wheel) as whl:
+        (metadata,) = [n for n in whl.namelist() if n.endswith(".dist-info/METADATA")]
+        requires = [line.split(":", 1)[1].strip() for line in whl.read(metadata).decode().splitlines()
+                    if line.startswith("Requires-Dist:")]  # fmt: skip
+    required = {r.split(";")[0].strip() for r in requires if "extra ==" not in r}
+    extras = {r.split(";")[0].strip(): r.split("extra ==")[1].strip().strip("'\"") for r in requires if "extra ==" in r}
+    assert required == {"confluent-kafka", "pyyaml", "tqdm"}
+    assert extras["pyspark"] == "local" and extras["delta-spark"] == "local"
+    assert extras["streamlit"] == "app" and extras["databricks-sql-connector"] == "app"
+
+
 def test_every_job_parameter_list_parses_with_the_cli_parser(bundle):
     for name, tasks in python_wheel_tasks(resolve(bundle, "dev")).items():
         for task in tasks:
