@@ -73,11 +73,14 @@ def session_readings(df: pd.DataFrame, title: str) -> go.Figure:
 
 
 def visits_per_day(df: pd.DataFrame) -> go.Figure:
-    """Visits per day, stacked by gym."""
-    gyms = df["gym"].map(_gym_label)
-    traces = [go.Bar(x=df.loc[gyms == g, "day"], y=df.loc[gyms == g, "visits"], name=g)
-              for g in sorted(gyms.unique(), key=lambda g: (g == "unknown", len(g), g))]  # fmt: skip
-    return _figure(traces, "Visits per day", barmode="relative", yaxis=_axis("visits"))
+    """Visits per day and gym as one heatmap: a dozen gyms over a month stay readable, and it is one image to draw."""
+    table = df.assign(gym=df["gym"].map(_gym_label)).pivot_table(index="gym", columns="day", values="visits",
+                                                                 aggfunc="sum", fill_value=0)  # fmt: skip
+    table = table.reindex(sorted(table.index, key=lambda g: (g == "unknown", len(g), g)))
+    heat = go.Heatmap(z=table.to_numpy(), x=[pd.Timestamp(d) for d in table.columns], y=list(table.index),
+                      colorscale="Blues", colorbar={"title": {"text": "visits"}},
+                      hovertemplate="%{y}, %{x|%a %Y-%m-%d}: %{z:,} visits<extra></extra>")  # fmt: skip
+    return _figure(heat, "Visits per day and gym", yaxis={"autorange": "reversed", "type": "category"})
 
 
 def visits_per_gym(df: pd.DataFrame) -> go.Figure:
@@ -112,16 +115,23 @@ def occupancy_heatmap(df: pd.DataFrame) -> go.Figure:
                    xaxis=_axis("hour of day", dtick=2), yaxis={"autorange": "reversed"})  # fmt: skip
 
 
-def minutes_scatter(df: pd.DataFrame) -> go.Figure:
-    gyms = df["gym"].map(_gym_label)
-    top = float(max(df["minutes_in_gym"].max() if len(df) else 0, 1))
-    traces = [go.Scatter(x=df.loc[gyms == g, "minutes_in_gym"], y=df.loc[gyms == g, "minutes_exercising"], name=g,
-                         mode="markers", opacity=0.6)
-              for g in sorted(gyms.unique(), key=lambda g: (g == "unknown", len(g), g))]  # fmt: skip
-    traces.append(go.Scatter(x=[0, top], y=[0, top], mode="lines", line={"dash": "dot", "color": "grey"},
-                             name="all exercise"))  # fmt: skip
-    return _figure(traces, "Minutes in gym against minutes exercising (latest visits)",
-                   xaxis=_axis("minutes in gym"), yaxis=_axis("minutes exercising"))  # fmt: skip
+def minutes_density(df: pd.DataFrame, bin_minutes: int) -> go.Figure:
+    """How much of a visit is exercise: finished visits per (minutes in gym, minutes exercising) cell."""
+    table = df.pivot_table(index="exercising_bin", columns="in_gym_bin", values="visits", aggfunc="sum")
+    heat = go.Heatmap(
+        z=table.to_numpy(),
+        x=[c + bin_minutes / 2 for c in table.columns],
+        y=[r + bin_minutes / 2 for r in table.index],
+        colorscale="Blues",
+        colorbar={"title": {"text": "visits"}},
+        hovertemplate="%{z:,} visits: %{x:.0f} min in gym, %{y:.0f} min exercising<extra></extra>",
+    )
+    top = float(max(max(table.columns, default=0), max(table.index, default=0), 0) + bin_minutes)
+    diagonal = go.Scatter(x=[0, top], y=[0, top], mode="lines", line={"dash": "dot", "color": "grey"},
+                          name="all exercise", hoverinfo="skip")  # fmt: skip
+    return _figure([heat, diagonal], "Minutes in gym against minutes exercising (finished visits)",
+                   xaxis=_axis("minutes in gym", range=[0, top]), yaxis=_axis("minutes exercising", range=[0, top]),
+                   showlegend=False)  # fmt: skip
 
 
 def exercising_share(df: pd.DataFrame) -> go.Figure:

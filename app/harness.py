@@ -62,10 +62,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(env: Mapping[str, str], log_file: Path, timeout: float = 90.0) -> Iterator[str]:
-    """`streamlit run app/streamlit_app.py` on a free port with these extra environment variables; yields its URL."""
+def streamlit_server(env: Mapping[str, str], log_file: Path, timeout: float = 90.0, app: Path = APP) -> Iterator[str]:
+    """`streamlit run app/streamlit_app.py` (or another script) on a free port with these extra environment variables;
+    yields its URL."""
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.address",
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), "--server.address",
            "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as out:

@@ -368,6 +368,22 @@ def gym_minutes(f: GymFilters, limit: int = 2000) -> BoundQuery:
     """, params, ordered=True)  # fmt: skip
 
 
+@_registered
+def minutes_density(f: GymFilters, bin_minutes: int = 10) -> BoundQuery:
+    """Finished visits counted per (minutes in gym, minutes exercising) cell of `bin_minutes`: every visit of the
+    range in a few hundred cells, where a scatter of visits draws one mark per visit."""
+    where, params = gym_where(f)
+    params["bin"] = int(bin_minutes)
+    return BoundQuery("minutes_density", f"""
+        SELECT CAST(floor(minutes_in_gym / :bin) AS BIGINT) * :bin AS in_gym_bin,
+               CAST(floor(minutes_exercising / :bin) AS BIGINT) * :bin AS exercising_bin, count(*) AS visits
+        FROM {{gold.gym_summary}}
+        {where} AND logout IS NOT NULL AND minutes_in_gym IS NOT NULL AND minutes_exercising IS NOT NULL
+        GROUP BY CAST(floor(minutes_in_gym / :bin) AS BIGINT), CAST(floor(minutes_exercising / :bin) AS BIGINT)
+        ORDER BY in_gym_bin, exercising_bin
+    """, params, ordered=True)  # fmt: skip
+
+
 # --- Operations page ----------------------------------------------------------------------------------------------
 
 

@@ -12,6 +12,8 @@ from app import queries as q
 from app.data import fetch
 from app.engines import DataUnavailable
 
+MINUTES_BIN = 10  # minutes per cell of the minutes-in-gym against minutes-exercising heatmap
+
 
 def _filters(bounds: pd.Series, gyms: list[int]) -> q.GymFilters:
     first, last = bounds["first_day"], bounds["last_day"]
@@ -85,7 +87,8 @@ def render() -> None:
             right.plotly_chart(charts.visits_per_gym(per_gym), key="gu_per_gym")
             st.plotly_chart(charts.occupancy_heatmap(fetch(q.occupancy(f))), key="gu_occupancy")
             left, right = st.columns([2, 1])
-            left.plotly_chart(charts.minutes_scatter(fetch(q.gym_minutes(f))), key="gu_minutes")
+            density = fetch(q.minutes_density(f, MINUTES_BIN))
+            left.plotly_chart(charts.minutes_density(density, MINUTES_BIN), key="gu_minutes")
             right.plotly_chart(charts.exercising_share(per_gym), key="gu_share")
             _inside_now()
         except DataUnavailable as exc:

@@ -61,7 +61,7 @@ def test_every_page_draws_and_the_controls_work(server: str) -> None:
         open_and_time(page, server)
         everyone = int(_metric(page, "Sessions").replace(",", ""))
         page.locator('[data-testid="stMultiSelect"]', has_text="Gender").click()
-        page.get_by_role("option", name="F", exact=True).click()
+        page.get_by_role("option", name="female", exact=True).click()
         page.keyboard.press("Escape")
         page.wait_for_function(
             """n => { const v = [...document.querySelectorAll('[data-testid="stMetric"]')]

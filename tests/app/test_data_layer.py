@@ -77,6 +77,7 @@ def example_queries(f: q.WorkoutFilters, g: q.GymFilters) -> list[BoundQuery]:
         "occupancy": q.occupancy(g),
         "members_in_gym_now": q.members_in_gym_now(),
         "gym_minutes": q.gym_minutes(g),
+        "minutes_density": q.minutes_density(g, 10),
         "pipeline_runs": q.pipeline_runs(),
         "runs_since": q.runs_since(datetime(2026, 1, 1)),
         "quarantine_counts": q.quarantine_counts(),
