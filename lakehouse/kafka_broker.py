@@ -120,6 +120,7 @@ class LocalBroker:
     controller_port: int = 9093
     host: str = "127.0.0.1"
     heap: str = "512m"
+    sasl_users: dict[str, str] | None = None  # user -> password: clients must sign in with SASL/PLAIN (no TLS)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalBroker:
@@ -147,15 +148,16 @@ class LocalBroker:
 
     def _write_config(self) -> Path:
         logs = (self.data_dir / "logs").resolve()
+        listener = "SASL_PLAINTEXT" if self.sasl_users else "PLAINTEXT"
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@{self.host}:{self.controller_port}",
-            "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
+            "listeners": f"{listener}://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
+            "advertised.listeners": f"{listener}://{self.host}:{self.port}",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name": listener,
+            "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{listener}:{listener}",
             "log.dirs": str(logs),
             "num.partitions": str(DEFAULT_PARTITIONS),
             "offsets.topic.replication.factor": "1",
@@ -168,6 +170,16 @@ class LocalBroker:
             "auto.create.topics.enable": "false",
             "log.retention.hours": "-1",
         }
+        if self.sasl_users:
+            admin, password = next(iter(self.sasl_users.items()))  # the first user also signs the broker in to itself
+            users = " ".join(f'user_{u}="{p}"' for u, p in self.sasl_users.items())
+            props.update({
+                "sasl.enabled.mechanisms": "PLAIN",
+                "sasl.mechanism.inter.broker.protocol": "PLAIN",
+                "listener.name.sasl_plaintext.plain.sasl.jaas.config":
+                    f'org.apache.kafka.common.security.plain.PlainLoginModule required username="{admin}" '
+                    f'password="{password}" {users};',
+            })  # fmt: skip
         config = self.data_dir / "server.properties"
         config.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         log4j = self.data_dir / "log4j2.properties"
@@ -213,7 +225,7 @@ class LocalBroker:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise BrokerError(f"Kafka broker exited with code {proc.returncode}; see {self.log_file}")
-            if port_open(self.host, self.port) and _metadata_ok(self.bootstrap):
+            if port_open(self.host, self.port) and _metadata_ok(self.bootstrap, self.client_config()):
                 log.info("Kafka broker %s up at %s (pid %s)", KAFKA_VERSION, self.bootstrap, proc.pid)
                 return self.bootstrap
             time.sleep(0.2)  # polling the broker's port, bounded by the deadline
@@ -238,6 +250,14 @@ class LocalBroker:
         log.info("Kafka broker (pid %s) stopped", pid)
         return True
 
+    def client_config(self) -> dict[str, str]:
+        """What a confluent-kafka client needs to reach this broker (the first SASL user's sign-in, if any)."""
+        if not self.sasl_users:
+            return {"bootstrap.servers": self.bootstrap}
+        user, password = next(iter(self.sasl_users.items()))
+        return {"bootstrap.servers": self.bootstrap, "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
+                "sasl.username": user, "sasl.password": password}  # fmt: skip
+
     def status(self) -> dict[str, object]:
         pid = self.pid()
         return {"bootstrap": self.bootstrap, "pid": pid, "running": self.is_running(), "data_dir": str(self.data_dir),
@@ -250,11 +270,11 @@ def _kafka_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
-def _metadata_ok(bootstrap: str) -> bool:
+def _metadata_ok(bootstrap: str, client_config: Mapping[str, str] | None = None) -> bool:
     from confluent_kafka.admin import AdminClient
 
     try:
-        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=2)
+        AdminClient({"bootstrap.servers": bootstrap, **(client_config or {})}).list_topics(timeout=2)
         return True
     except Exception:  # noqa: BLE001 - any failure means "not ready yet"
         return False
