@@ -267,7 +267,10 @@ class LocalBroker:
 def _kafka_cluster_id() -> str:
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:  # as Kafka's own Uuid.randomUuid: an id starting with '-' would read as an option on the command line
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _metadata_ok(bootstrap: str, client_config: Mapping[str, str] | None = None) -> bool:

@@ -3,6 +3,7 @@ simulator, topic creation and the pipeline's Spark Kafka source all reach it thr
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -61,3 +62,11 @@ def test_a_wrong_password_is_one_clear_error_and_nothing_is_written(sasl_broker,
         run_bronze(lh)
     assert "not-the-password" not in str(failure.value)
     assert lh.read(KAFKA_MULTIPLEX_BZ).count() == 0
+
+
+def test_a_cluster_id_never_starts_with_a_dash_that_the_storage_tool_would_read_as_an_option(monkeypatch):
+    from lakehouse import kafka_broker
+
+    ids = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=bytes(16))])  # the first encodes as "-AAA..."
+    monkeypatch.setattr(kafka_broker.uuid, "uuid4", lambda: next(ids))
+    assert kafka_broker._kafka_cluster_id() == "AAAAAAAAAAAAAAAAAAAAAA"
