@@ -343,7 +343,9 @@ def stream_stage_runs(settings: Settings, since: float) -> list[dict]:
 
 
 def bronze_progress(spark, seen: dict[int, dict]) -> None:
-    """Add the Kafka -> bronze query's recent micro-batch progress (by batch id) to `seen`."""
+    """Add the Kafka -> bronze query's recent micro-batch progress (by batch id) to `seen`. Called only when
+    producing ends and after the drain (Spark keeps the last 100 batches): the call can block for seconds while the
+    driver is busy, and the gold poller must not."""
     from pipeline.bronze import KAFKA_QUERY
 
     for query in spark.streams.active:
@@ -468,7 +470,6 @@ def watch(args: argparse.Namespace, settings: Settings, spark, window: tuple[flo
                 read = time.time()
                 lag = total_lag(ends, bronze_next_offsets(settings))
                 lags.append(LagSample(began, lag, read - began, time.time() - read))
-                bronze_progress(spark, bronze_batches)
                 log.info("lag %d records; %d sessions seen in gold", lag, len(poller.seen))
                 next_lag += args.lag_seconds
             if shared.done.is_set():
