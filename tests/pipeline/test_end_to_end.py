@@ -130,7 +130,7 @@ def test_batch_pipeline_turns_known_events_into_exact_gold_rows(loaded):
     assert hr[(101, ts(60))] == 120.0 and len(hr) == 7
     assert [(r.user_id, r.city) for r in lh.read(USER_PROFILE).collect()] == [(1, "Austin")]
     statuses = {(r.stage, r.status) for r in lh.read(PIPELINE_RUNS).collect()}
-    assert statuses == {("bronze", "succeeded"), ("silver", "succeeded"), ("gold", "succeeded")}
+    assert statuses == {(stage, "succeeded") for stage in ("setup", "bronze", "silver", "gold")}
 
 
 def test_rerunning_the_batch_pipeline_with_no_new_input_changes_no_table(loaded):
