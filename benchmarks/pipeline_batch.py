@@ -25,8 +25,8 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from lakehouse.kafka_broker import LocalBroker, create_topics, ensure_kafka_jars, java_executable
-from lakehouse.processes import free_port_pair
+from benchmarks.kafka import benchmark_kafka
+from lakehouse.kafka_broker import create_topics, ensure_kafka_jars, java_executable
 from lakehouse.settings import Settings
 from simulator.behaviour import DAY_SECONDS, day_of
 from simulator.config import SimulatorConfig
@@ -375,17 +375,10 @@ def main(argv: list[str]) -> int:
     settings = Settings.from_env()
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="pipebench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    broker = None
     try:
-        if not settings.kafka_external:
-            port = free_port_pair()
-            broker = LocalBroker(data_dir=workdir / "kafka", cache_dir=settings.cache_dir, port=port,
-                                 controller_port=port + 1, heap="1g")  # fmt: skip
-            settings = replace(settings, kafka_bootstrap_servers=broker.start(), kafka_external=True)
-        lines = measure(args, settings, workdir)
+        with benchmark_kafka(settings, workdir) as settings:
+            lines = measure(args, settings, workdir)
     finally:
-        if broker is not None:
-            broker.stop()
         if args.keep is None:
             shutil.rmtree(workdir, ignore_errors=True)
     print("\n".join(lines))

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import mean
 
+from benchmarks.kafka import benchmark_kafka
 from lakehouse.connections import confluent_kafka_config, spark_kafka_options
-from lakehouse.kafka_broker import LocalBroker, create_topics, ensure_kafka_jars, java_executable
-from lakehouse.processes import free_port_pair
+from lakehouse.kafka_broker import create_topics, ensure_kafka_jars, java_executable
 from lakehouse.settings import Settings
 from simulator.behaviour import DAY_SECONDS, day_of
 from simulator.config import SimulatorConfig
@@ -165,18 +165,9 @@ def main(argv: list[str]) -> int:
     config = SimulatorConfig(members=args.members, seed=1)
     with tempfile.TemporaryDirectory(prefix="simbench-") as tmp:
         workdir = Path(tmp)
-        broker = None
-        if not settings.kafka_external:
-            port = free_port_pair()
-            broker = LocalBroker(data_dir=workdir / "kafka", cache_dir=settings.cache_dir, port=port,
-                                 controller_port=port + 1, heap="1g")  # fmt: skip
-            settings = replace(settings, kafka_bootstrap_servers=broker.start(), kafka_external=True)
-        try:
+        with benchmark_kafka(settings, workdir) as settings:
             records, size, results = measure(settings, config, args.days, args.repeat,
                                              args.compression.split(","), workdir)  # fmt: skip
-        finally:
-            if broker is not None:
-                broker.stop()
     lines, _ = report(args, records, size, results)
     print("\n".join(lines))
     return 0

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.kafka import benchmark_kafka
 from benchmarks.pipeline_batch import StepCapture, StepTime, code_version, summarise_steps, uptime
-from lakehouse.kafka_broker import LocalBroker, create_topics
-from lakehouse.processes import free_port_pair
+from lakehouse.kafka_broker import create_topics
 from lakehouse.settings import Settings
 from simulator.records import BPM_FORMAT, WORKOUT_FORMAT
 
@@ -585,21 +585,14 @@ def main(argv: list[str]) -> int:
     settings = Settings.from_env()
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="freshbench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    broker = None
     try:
-        if not settings.kafka_external:
-            port = free_port_pair()
-            broker = LocalBroker(data_dir=workdir / "kafka", cache_dir=settings.cache_dir, port=port,
-                                 controller_port=port + 1, heap="1g")  # fmt: skip
-            settings = replace(settings, kafka_bootstrap_servers=broker.start(), kafka_external=True)
-        settings = replace(settings, kafka_topic_prefix=f"fresh{uuid.uuid4().hex[:6]}.",
-                           source_db_url=str(workdir / "source.db"), lakehouse_dir=workdir / "lakehouse",
-                           checkpoint_dir=None, catalog=None)  # fmt: skip
-        create_topics(settings.kafka_bootstrap_servers, list(settings.topics.values()))
-        result = run(args, settings)
+        with benchmark_kafka(settings, workdir) as settings:
+            settings = replace(settings, kafka_topic_prefix=f"fresh{uuid.uuid4().hex[:6]}.",
+                               source_db_url=str(workdir / "source.db"), lakehouse_dir=workdir / "lakehouse",
+                               checkpoint_dir=None, catalog=None)  # fmt: skip
+            create_topics(settings.kafka_bootstrap_servers, list(settings.topics.values()))
+            result = run(args, settings)
     finally:
-        if broker is not None:
-            broker.stop()
         if args.keep is None:
             shutil.rmtree(workdir, ignore_errors=True)
     print("\n".join(report(args, result)))
