@@ -11,7 +11,7 @@ from lakehouse.connections import confluent_kafka_config, jdbc_properties, spark
 from lakehouse.kafka_broker import BrokerError, create_topics
 from pipeline.errors import PipelineError
 from pipeline.storage import Lakehouse
-from pipeline.streams import Trigger, run_available_now, start_stream
+from pipeline.streams import Trigger, run_available_now, run_parallel, start_stream
 from pipeline.tables import KAFKA_MULTIPLEX_BZ, PROFILE_CHANGES_BZ, REGISTERED_USERS_BZ, Table
 from pipeline.transforms import kafka_to_multiplex
 
@@ -111,9 +111,13 @@ def start_kafka_ingest(lh: Lakehouse, trigger: Trigger):
 
 
 def run_bronze(lh: Lakehouse) -> int:
-    """One bronze pass over everything available now: both source tables, then Kafka (checked first, so a broker
-    that is down stops the stage before anything is written)."""
+    """One bronze pass over everything available now: Kafka and both source tables side by side (the broker is
+    checked first, so a broker that is down stops the stage before anything is written)."""
     check_kafka(lh)
-    rows = sum(ingest_source_table(lh, name) for name in SOURCE_TABLES)
-    source = kafka_source(lh).transform(kafka_to_multiplex)
-    return rows + run_available_now(lh, KAFKA_QUERY, source, target=KAFKA_MULTIPLEX_BZ)
+
+    def from_kafka(lh: Lakehouse) -> int:
+        return run_available_now(lh, KAFKA_QUERY, kafka_source(lh).transform(kafka_to_multiplex),
+                                 target=KAFKA_MULTIPLEX_BZ)  # fmt: skip
+
+    sources = [lambda lh, name=name: ingest_source_table(lh, name) for name in SOURCE_TABLES]
+    return run_parallel(lh, from_kafka, *sources)

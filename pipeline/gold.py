@@ -7,13 +7,14 @@ change, a new member or workout) marks the gold keys it can affect, and only tho
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from functools import reduce
 
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from pipeline.silver import SESSION_KEY, VISIT_KEY
 from pipeline.storage import Lakehouse
-from pipeline.streams import run_available_now
+from pipeline.streams import run_available_now, run_parallel
 from pipeline.tables import (
     COMPLETED_WORKOUTS,
     GYM_LOGS,
@@ -56,37 +57,63 @@ def _visits_of_users(lh: Lakehouse, users: DataFrame) -> DataFrame:
     return lh.read(GYM_LOGS).join(macs.distinct(), "mac_address", "left_semi")
 
 
-def _step(lh: Lakehouse, name: str, table: Table, source: Callable[[], DataFrame],
-          refresh: Callable[[DataFrame], None]) -> int:  # fmt: skip
-    def sink(batch: DataFrame, _id: int) -> None:
-        refresh(batch)
-
-    sink.__name__ = name
-    return run_available_now(lh, name, source, inputs=(table,), sink=sink)
-
-
-def _changed_rows(lh: Lakehouse, table: Table) -> Callable[[], DataFrame]:
-    # both pre- and post-images matter (a key can change attribution either way); drop CDF's own columns
-    return lambda: lh.read_changes(table).drop("_change_type", "_commit_version", "_commit_timestamp")
+# Every silver change that can move a gold row, as one stream of keys: (source table, key columns it carries).
+# Sessions: new readings (their session); a visit's login or logout, or a member's bins (all sessions of the member).
+# Visits: a logout (that visit); a completed workout or a new member (all visits of the member).
+_CHANGE_COLUMNS = {"user_id": "bigint", "workout_id": "bigint", "session_id": "bigint", "mac_address": "string",
+                   "gym": "bigint", "login": "timestamp"}  # fmt: skip
+_CHANGE_SOURCES: tuple[tuple[Table, bool], ...] = (  # (table, read its Change Data Feed rather than its appends)
+    (WORKOUT_BPM, False), (GYM_LOGS, True), (USER_BINS, True), (COMPLETED_WORKOUTS, False), (USERS, False),
+)  # fmt: skip
 
 
-def _appended_rows(lh: Lakehouse, table: Table) -> Callable[[], DataFrame]:
-    return lambda: lh.read_stream(table, appends_only=True)
+def _keys_of(df: DataFrame, table: Table) -> DataFrame:
+    """A change's key columns in the common shape (NULL where the table has no such column), tagged by table."""
+    return df.select(
+        F.lit(table.name).alias("source"),
+        *[(F.col(c) if c in df.columns else F.lit(None)).cast(t).alias(c) for c, t in _CHANGE_COLUMNS.items()],
+    )
+
+
+def gold_changes(lh: Lakehouse) -> DataFrame:
+    """One stream over every gold input: appends of the append-only ones, both images of the ones that change."""
+    streams = [
+        _keys_of(lh.read_changes(t) if changes else lh.read_stream(t, appends_only=True), t)
+        for t, changes in _CHANGE_SOURCES
+    ]
+    return reduce(DataFrame.unionByName, streams)
+
+
+def refresh_gold(lh: Lakehouse, changes: DataFrame) -> None:
+    """Both gold tables for one batch of changes: each touched session and visit is recomputed once."""
+    changes = changes.persist()
+    try:
+        of = {t.name: changes.where(F.col("source") == t.name) for t, _ in _CHANGE_SOURCES}
+        member_changes = (
+            of[USER_BINS.name].select("user_id").unionByName(_users_of_macs(lh, of[GYM_LOGS.name]).select("user_id"))
+        )
+        sessions = (
+            of[WORKOUT_BPM.name].select(*SESSION_KEY)
+            .unionByName(_sessions_of_users(lh, member_changes).select(*SESSION_KEY))
+        )  # fmt: skip
+        visits = (
+            of[GYM_LOGS.name]
+            .select(*VISIT_KEY)
+            .unionByName(
+                _visits_of_users(lh, of[COMPLETED_WORKOUTS.name].unionByName(of[USERS.name])).select(*VISIT_KEY)
+            )
+        )
+        # the two gold tables read silver only and write one each: side by side
+        run_parallel(lh, lambda _: refresh_sessions(lh, sessions) or 0, lambda _: refresh_visits(lh, visits) or 0)
+    finally:
+        changes.unpersist()
 
 
 def run_gold(lh: Lakehouse) -> int:
-    """Both gold tables for everything silver gained or changed since the last run."""
-    steps: list[tuple[str, Table, Callable[[], DataFrame], Callable[[DataFrame], None]]] = [
-        ("gold_sessions_from_readings", WORKOUT_BPM, _appended_rows(lh, WORKOUT_BPM),
-         lambda b: refresh_sessions(lh, b)),
-        ("gold_sessions_from_gym_logs", GYM_LOGS, _changed_rows(lh, GYM_LOGS),
-         lambda b: refresh_sessions(lh, _sessions_of_users(lh, _users_of_macs(lh, b)))),
-        ("gold_sessions_from_user_bins", USER_BINS, _changed_rows(lh, USER_BINS),
-         lambda b: refresh_sessions(lh, _sessions_of_users(lh, b))),
-        ("gold_visits_from_gym_logs", GYM_LOGS, _changed_rows(lh, GYM_LOGS), lambda b: refresh_visits(lh, b)),
-        ("gold_visits_from_workouts", COMPLETED_WORKOUTS, _appended_rows(lh, COMPLETED_WORKOUTS),
-         lambda b: refresh_visits(lh, _visits_of_users(lh, b))),
-        ("gold_visits_from_users", USERS, _appended_rows(lh, USERS),
-         lambda b: refresh_visits(lh, _visits_of_users(lh, b))),
-    ]  # fmt: skip
-    return sum(_step(lh, *step) for step in steps)
+    """Both gold tables for everything silver gained or changed since the last run: one query, one pass."""
+
+    def gold_refresh(batch: DataFrame, _id: int) -> None:
+        refresh_gold(lh, batch)
+
+    return run_available_now(lh, "gold_refresh", lambda: gold_changes(lh),
+                             inputs=tuple(t for t, _ in _CHANGE_SOURCES), sink=gold_refresh)  # fmt: skip

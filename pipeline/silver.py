@@ -1,8 +1,9 @@
 """Silver: typed, deduplicated, current tables, built incrementally from bronze (and from each other).
 
 Every step is an availableNow-or-continuous stream with a named foreachBatch function. Writes are insert-only
-merges on the table's key, so a replayed micro-batch changes nothing. Steps run one after another, so a join
-between two incrementally-built inputs always sees the other side's committed rows (no missed pairs).
+merges on the table's key, so a replayed micro-batch changes nothing. A step that joins incrementally-built inputs
+runs only after the steps that write them have finished, so it always sees the other side's committed rows (no
+missed pairs); steps with no table in common run side by side.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pipeline.storage import Lakehouse
-from pipeline.streams import run_available_now
+from pipeline.streams import run_available_now, run_parallel
 from pipeline.tables import (
     COMPLETED_WORKOUTS,
     GYM_LOGS,
@@ -31,6 +32,7 @@ from pipeline.tables import (
     USERS,
     WORKOUT_BPM,
     WORKOUTS,
+    Table,
 )
 from pipeline.transforms import (
     PROFILE_COLUMNS,
@@ -164,13 +166,21 @@ def build_from_kafka(lh: Lakehouse) -> int:
             }
             try:
                 rejected = [quarantined(df, lh.settings.topic(kind)) for kind, df in checked.items()]
-                bad = reduce(DataFrame.unionByName, rejected) if rejected else None
-                if bad is not None and not bad.isEmpty():
-                    lh.append_once(QUARANTINE, bad, writer_id, batch_id)
-                for kind, df in checked.items():
+
+                def quarantine(lh: Lakehouse) -> int:
+                    bad = reduce(DataFrame.unionByName, rejected) if rejected else None
+                    if bad is not None and not bad.isEmpty():
+                        lh.append_once(QUARANTINE, bad, writer_id, batch_id)
+                    return 0
+
+                def write(kind: str) -> Callable[[Lakehouse], int]:
                     route = TOPIC_ROUTES[kind]
-                    good = df.where(F.col("reason").isNull()).transform(route.parse)
-                    route.write(lh, good.transform(first_by_offset(list(route.keys))) if route.keys else good)
+                    good = checked[kind].where(F.col("reason").isNull()).transform(route.parse)
+                    rows = good.transform(first_by_offset(list(route.keys))) if route.keys else good
+                    return lambda lh: route.write(lh, rows) or 0
+
+                # each topic writes its own tables (quarantine its own append): side by side
+                run_parallel(lh, quarantine, *[write(kind) for kind in checked])
             finally:
                 for df in checked.values():
                     df.unpersist()
@@ -191,32 +201,57 @@ def build_user_bins(lh: Lakehouse) -> int:
     return 0
 
 
-def build_workout_bpm(lh: Lakehouse) -> int:
-    """workout_bpm grows from three inputs; each new row of one is joined with the current other two."""
+_BPM_CHANGE_COLUMNS = {"device_id": "bigint", "time": "timestamp", "heartrate": "double", "valid": "boolean",
+                       "user_id": "bigint", "workout_id": "bigint", "session_id": "bigint"}  # fmt: skip
+_BPM_SOURCES = (HEART_RATE, COMPLETED_WORKOUTS, USERS)
 
-    def from_heart_rate(batch: DataFrame, _id: int) -> None:
-        lh.insert_new(WORKOUT_BPM, workout_bpm(lh.read(COMPLETED_WORKOUTS), lh.read(USERS), batch), WORKOUT_BPM_KEY,
-                      bounded_by="time")  # fmt: skip
 
-    def from_completed(batch: DataFrame, _id: int) -> None:
-        lh.insert_new(WORKOUT_BPM, workout_bpm(batch, lh.read(USERS), lh.read(HEART_RATE)), WORKOUT_BPM_KEY)
-
-    def from_users(batch: DataFrame, _id: int) -> None:
-        lh.insert_new(WORKOUT_BPM, workout_bpm(lh.read(COMPLETED_WORKOUTS), batch, lh.read(HEART_RATE)),
-                      WORKOUT_BPM_KEY)  # fmt: skip
-
-    steps = [
-        ("silver_workout_bpm_from_heart_rate", HEART_RATE, from_heart_rate),
-        ("silver_workout_bpm_from_completed", COMPLETED_WORKOUTS, from_completed),
-        ("silver_workout_bpm_from_users", USERS, from_users),
-    ]
-    return sum(
-        run_available_now(lh, name, lambda t=table: lh.read_stream(t, appends_only=True), inputs=(table,), sink=sink)
-        for name, table, sink in steps
+def _tagged(df: DataFrame, table: Table) -> DataFrame:
+    """A table's new rows in the common shape of the workout_bpm stream (NULL where it has no such column)."""
+    return df.select(
+        F.lit(table.name).alias("source"),
+        *[(F.col(c) if c in df.columns else F.lit(None)).cast(t).alias(c) for c, t in _BPM_CHANGE_COLUMNS.items()],
     )
+
+
+def new_workout_bpm(lh: Lakehouse, batch: DataFrame) -> DataFrame:
+    """The workout_bpm rows one batch of new readings, sessions and members can add: new readings against every
+    session, and every reading in their time range against new sessions and the sessions of new members."""
+    of = {t.name: batch.where(F.col("source") == t.name) for t in _BPM_SOURCES}
+    readings = of[HEART_RATE.name].select("device_id", "time", "heartrate", "valid")
+    completed, users = lh.read(COMPLETED_WORKOUTS), lh.read(USERS)
+    pairs = workout_bpm(completed, users, readings)
+    touched = (
+        of[COMPLETED_WORKOUTS.name]
+        .select(*SESSION_KEY)
+        .unionByName(completed.join(of[USERS.name].select("user_id"), "user_id", "left_semi").select(*SESSION_KEY))
+    )
+    sessions = completed.join(touched.distinct(), SESSION_KEY, "left_semi")
+    low, high = sessions.agg(F.min(F.unix_micros("start_time")), F.max(F.unix_micros("end_time"))).first()
+    if low is not None:  # readings outside every touched session's time range cannot pair: Delta skips their files
+        bounds = F.timestamp_micros(F.lit(low)), F.timestamp_micros(F.lit(high))
+        around = lh.read(HEART_RATE).where(F.col("time").between(*bounds))
+        pairs = pairs.unionByName(workout_bpm(sessions, users, around))
+    return pairs.dropDuplicates(WORKOUT_BPM_KEY)
+
+
+def build_workout_bpm(lh: Lakehouse) -> int:
+    """workout_bpm grows from three inputs in one stream: new readings, new completed sessions and new members."""
+
+    def upsert_workout_bpm(batch: DataFrame, _id: int) -> None:
+        batch = batch.persist()
+        try:
+            lh.insert_new(WORKOUT_BPM, new_workout_bpm(lh, batch), WORKOUT_BPM_KEY, bounded_by="time")
+        finally:
+            batch.unpersist()
+
+    def source() -> DataFrame:
+        return reduce(DataFrame.unionByName, [_tagged(lh.read_stream(t, appends_only=True), t) for t in _BPM_SOURCES])
+
+    return run_available_now(lh, "silver_workout_bpm", source, inputs=_BPM_SOURCES, sink=upsert_workout_bpm)
 
 
 def run_silver(lh: Lakehouse) -> int:
     """One silver pass over everything bronze holds now; order matters (see module docstring)."""
-    steps = (build_users, build_user_profile, build_from_kafka, build_workout_bpm, build_user_bins)
-    return sum(step(lh) for step in steps)
+    first = run_parallel(lh, build_from_kafka, build_users, build_user_profile)  # from bronze only
+    return first + run_parallel(lh, build_workout_bpm, build_user_bins)  # from the silver tables just written

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pyspark import InheritableThread
 from pyspark.sql import DataFrame
 from pyspark.sql.streaming import StreamingQuery
 
@@ -76,3 +77,29 @@ def run_available_now(lh: Lakehouse, name: str, source: DataFrame | Callable[[],
     lh.seen_versions[name] = versions
     log.info("%s: %d input rows in %.1fs", name, rows, time.monotonic() - started)
     return rows
+
+
+def run_parallel(lh: Lakehouse, *steps: Callable[[Lakehouse], int]) -> int:
+    """Run steps that neither read nor write each other's tables side by side, each in its own thread (Spark runs
+    their jobs concurrently: one step's planning, commits and small jobs overlap another's), and return the sum
+    of their input rows. Every step runs to its end; then the first error, if any, is raised."""
+    if len(steps) == 1:
+        return steps[0](lh)
+    results: list[int | BaseException] = [0] * len(steps)
+
+    def run(i: int) -> None:
+        try:
+            results[i] = steps[i](lh)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
+            results[i] = exc
+
+    threads = [InheritableThread(target=run, args=(i,), name=getattr(step, "__name__", "step"))
+               for i, step in enumerate(steps)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return sum(results)  # type: ignore[arg-type]
