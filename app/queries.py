@@ -304,10 +304,11 @@ def visits_per_day(f: GymFilters) -> BoundQuery:
 
 @_registered
 def visits_per_gym(f: GymFilters) -> BoundQuery:
-    """Per gym; the exercising share counts finished visits only (minutes_in_gym is NULL while inside)."""
+    """Per gym; the exercising share counts finished visits only (minutes_in_gym is NULL while inside). Members are
+    counted by user_id (a role that sees mac_address masked still counts them), by wristband when unregistered."""
     where, params = gym_where(f)
     return BoundQuery("visits_per_gym", f"""
-        SELECT gym, count(*) AS visits, count(DISTINCT mac_address) AS members,
+        SELECT gym, count(*) AS visits, count(DISTINCT coalesce(CAST(user_id AS STRING), mac_address)) AS members,
                avg(minutes_in_gym) AS avg_minutes_in_gym,
                sum(CASE WHEN logout IS NOT NULL THEN minutes_exercising END) AS closed_minutes_exercising,
                sum(minutes_in_gym) AS closed_minutes_in_gym,

@@ -136,9 +136,8 @@ def test_a_manager_asking_for_every_gym_gets_what_an_admin_gets_for_gym_3(engine
         want = _run(engine, theirs, "admin")
         if "mac_address" in want:
             want = want.assign(mac_address=None)
-        if mine.name == "visits_per_gym":  # members = count(DISTINCT mac_address): the mask makes it 0
-            assert (got["members"] == 0).all()
-            got, want = got.drop(columns="members"), want.drop(columns="members")
+        if mine.name == "visits_per_gym":  # members are counted by user_id: the mac_address mask changes nothing
+            assert (got["members"] > 0).all() and len(got)
         pd.testing.assert_frame_equal(got, want, check_dtype=False, obj=mine.name)
         compared += 1
     assert compared >= 7
