@@ -157,34 +157,34 @@ def build_from_kafka(lh: Lakehouse) -> int:
     kinds = {lh.settings.topic(kind): kind for kind in TOPIC_ROUTES}
 
     def upsert_from_kafka(batch: DataFrame, batch_id: int) -> None:
+        # the batch is read once (so the query's input row count is right), each topic's part checked once
         batch = batch.where(F.col("topic").isin(*kinds)).persist()
+        topics = [r.topic for r in batch.select("topic").distinct().collect()]
+        checked = {
+            kinds[topic]: batch.where(F.col("topic") == topic).transform(rejection_reason(kinds[topic])).persist()
+            for topic in topics
+        }
         try:
-            present = [kinds[r.topic] for r in batch.select("topic").distinct().collect()]
-            checked = {
-                kind: batch.where(F.col("topic") == lh.settings.topic(kind)).transform(rejection_reason(kind)).persist()
-                for kind in present
-            }
-            try:
-                rejected = [quarantined(df, lh.settings.topic(kind)) for kind, df in checked.items()]
+            present = [kind for kind, df in checked.items() if df.count()]  # filled once: the writers share it
+            batch.unpersist()
 
-                def quarantine(lh: Lakehouse) -> int:
-                    bad = reduce(DataFrame.unionByName, rejected) if rejected else None
-                    if bad is not None and not bad.isEmpty():
-                        lh.append_once(QUARANTINE, bad, writer_id, batch_id)
-                    return 0
+            def quarantine(lh: Lakehouse) -> int:
+                bad = reduce(DataFrame.unionByName, [quarantined(checked[k], lh.settings.topic(k)) for k in present])
+                if not bad.isEmpty():
+                    lh.append_once(QUARANTINE, bad, writer_id, batch_id)
+                return 0
 
-                def write(kind: str) -> Callable[[Lakehouse], int]:
-                    route = TOPIC_ROUTES[kind]
-                    good = checked[kind].where(F.col("reason").isNull()).transform(route.parse)
-                    rows = good.transform(first_by_offset(list(route.keys))) if route.keys else good
-                    return lambda lh: route.write(lh, rows) or 0
+            def write(kind: str) -> Callable[[Lakehouse], int]:
+                route = TOPIC_ROUTES[kind]
+                good = checked[kind].where(F.col("reason").isNull()).transform(route.parse)
+                rows = good.transform(first_by_offset(list(route.keys))) if route.keys else good
+                return lambda lh: route.write(lh, rows) or 0
 
-                # each topic writes its own tables (quarantine its own append): side by side
-                run_parallel(lh, quarantine, *[write(kind) for kind in checked])
-            finally:
-                for df in checked.values():
-                    df.unpersist()
+            if present:  # each topic writes its own tables, the quarantine its own append: side by side
+                run_parallel(lh, quarantine, *[write(kind) for kind in present])
         finally:
+            for df in checked.values():
+                df.unpersist()
             batch.unpersist()
 
     return run_available_now(lh, name, lambda: lh.read_stream(KAFKA_MULTIPLEX_BZ), inputs=(KAFKA_MULTIPLEX_BZ,),

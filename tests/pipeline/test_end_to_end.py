@@ -11,12 +11,16 @@ from pipeline.runner import run_batch
 from pipeline.storage import Lakehouse
 from pipeline.tables import (
     ALL_TABLES,
+    COMPLETED_WORKOUTS,
     GYM_SUMMARY,
     HEART_RATE,
     KAFKA_MULTIPLEX_BZ,
     PIPELINE_RUNS,
+    PROFILE_CHANGES_BZ,
     QUARANTINE,
+    REGISTERED_USERS_BZ,
     USER_PROFILE,
+    USERS,
     WORKOUT_BPM_SUMMARY,
 )
 from tests.helpers import produce, write_profile_changes, write_registrations
@@ -131,6 +135,13 @@ def test_batch_pipeline_turns_known_events_into_exact_gold_rows(loaded):
     assert [(r.user_id, r.city) for r in lh.read(USER_PROFILE).collect()] == [(1, "Austin")]
     statuses = {(r.stage, r.status) for r in lh.read(PIPELINE_RUNS).collect()}
     assert statuses == {(stage, "succeeded") for stage in ("setup", "bronze", "silver", "gold")}
+    # rows in = every input row each step read once: bronze's Kafka records and source rows, then silver's bronze
+    # rows plus the silver rows workout_bpm reads (a step that reads its batch twice would count it twice)
+    rows_in = {r.stage: r.rows_in for r in lh.read(PIPELINE_RUNS).collect()}
+    source_rows = lh.read(REGISTERED_USERS_BZ).count() + lh.read(PROFILE_CHANGES_BZ).count()
+    assert rows_in["bronze"] == len(records) + source_rows
+    bpm_inputs = sum(lh.read(t).count() for t in (HEART_RATE, COMPLETED_WORKOUTS, USERS))
+    assert rows_in["silver"] == len(records) + source_rows + bpm_inputs
 
 
 def test_rerunning_the_batch_pipeline_with_no_new_input_changes_no_table(loaded):
