@@ -25,7 +25,7 @@ from pipeline.tables import (
     WORKOUT_BPM_SUMMARY,
     Table,
 )
-from pipeline.transforms import attribute_sessions, gym_summary, workout_bpm_summary
+from pipeline.transforms import attribute_sessions, gym_summary, tagged, workout_bpm_summary
 
 log = logging.getLogger(__name__)
 
@@ -67,18 +67,10 @@ _CHANGE_SOURCES: tuple[tuple[Table, bool], ...] = (  # (table, read its Change D
 )  # fmt: skip
 
 
-def _keys_of(df: DataFrame, table: Table) -> DataFrame:
-    """A change's key columns in the common shape (NULL where the table has no such column), tagged by table."""
-    return df.select(
-        F.lit(table.name).alias("source"),
-        *[(F.col(c) if c in df.columns else F.lit(None)).cast(t).alias(c) for c, t in _CHANGE_COLUMNS.items()],
-    )
-
-
 def gold_changes(lh: Lakehouse) -> DataFrame:
     """One stream over every gold input: appends of the append-only ones, both images of the ones that change."""
     streams = [
-        _keys_of(lh.read_changes(t) if changes else lh.read_stream(t, appends_only=True), t)
+        tagged(lh.read_changes(t) if changes else lh.read_stream(t, appends_only=True), t.name, _CHANGE_COLUMNS)
         for t, changes in _CHANGE_SOURCES
     ]
     return reduce(DataFrame.unionByName, streams)

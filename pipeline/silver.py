@@ -32,7 +32,6 @@ from pipeline.tables import (
     USERS,
     WORKOUT_BPM,
     WORKOUTS,
-    Table,
 )
 from pipeline.transforms import (
     PROFILE_COLUMNS,
@@ -44,6 +43,7 @@ from pipeline.transforms import (
     parse_gym_events,
     parse_workout_events,
     rejection_reason,
+    tagged,
     user_bins,
     workout_bpm,
 )
@@ -206,14 +206,6 @@ _BPM_CHANGE_COLUMNS = {"device_id": "bigint", "time": "timestamp", "heartrate": 
 _BPM_SOURCES = (HEART_RATE, COMPLETED_WORKOUTS, USERS)
 
 
-def _tagged(df: DataFrame, table: Table) -> DataFrame:
-    """A table's new rows in the common shape of the workout_bpm stream (NULL where it has no such column)."""
-    return df.select(
-        F.lit(table.name).alias("source"),
-        *[(F.col(c) if c in df.columns else F.lit(None)).cast(t).alias(c) for c, t in _BPM_CHANGE_COLUMNS.items()],
-    )
-
-
 def new_workout_bpm(lh: Lakehouse, batch: DataFrame) -> DataFrame:
     """The workout_bpm rows one batch of new readings, sessions and members can add: new readings against every
     session, and every reading in their time range against new sessions and the sessions of new members."""
@@ -246,7 +238,8 @@ def build_workout_bpm(lh: Lakehouse) -> int:
             batch.unpersist()
 
     def source() -> DataFrame:
-        return reduce(DataFrame.unionByName, [_tagged(lh.read_stream(t, appends_only=True), t) for t in _BPM_SOURCES])
+        streams = [tagged(lh.read_stream(t, appends_only=True), t.name, _BPM_CHANGE_COLUMNS) for t in _BPM_SOURCES]
+        return reduce(DataFrame.unionByName, streams)
 
     return run_available_now(lh, "silver_workout_bpm", source, inputs=_BPM_SOURCES, sink=upsert_workout_bpm)
 

@@ -259,3 +259,12 @@ def gym_summary(visits: DataFrame, users: DataFrame, completed: DataFrame) -> Da
         "mac_address", "gym", "login", F.to_date("login").alias("date"), "user_id", "logout",
         _minutes(F.col("login"), F.col("logout")).alias("minutes_in_gym"), "num_workouts", "minutes_exercising",
     )  # fmt: skip
+
+
+def tagged(df: DataFrame, tag: str, columns: dict[str, str]) -> DataFrame:
+    """`df` in a common shape for a union of streams: a `source` column holding `tag`, then `columns` (name -> type),
+    NULL where `df` has no such column."""
+    return df.select(
+        F.lit(tag).alias("source"),
+        *[(F.col(c) if c in df.columns else F.lit(None)).cast(t).alias(c) for c, t in columns.items()],
+    )
