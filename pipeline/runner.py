@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from pipeline.bronze import SOURCE_TABLES, ingest_source_table, run_bronze, start_kafka_ingest
+from pipeline.bronze import ingest_sources, run_bronze, start_kafka_ingest
 from pipeline.errors import PipelineError
 from pipeline.gold import run_gold
 from pipeline.silver import run_silver
@@ -100,10 +100,6 @@ def run_batch(lh: Lakehouse, stages: tuple[str, ...] = STAGES) -> dict[str, int]
     return {stage: run_stage(lh, stage, "batch") for stage in STAGES if stage in stages}
 
 
-def _source_tables(lh: Lakehouse) -> int:
-    return sum(ingest_source_table(lh, name) for name in SOURCE_TABLES)
-
-
 def run_stream(lh: Lakehouse, stages: tuple[str, ...] = STAGES, stop: threading.Event | None = None,
                interval_seconds: float = 2.0) -> None:  # fmt: skip
     """Kafka -> bronze as a continuous stream; the database, silver and gold in incremental rounds until `stop`."""
@@ -123,7 +119,7 @@ def run_stream(lh: Lakehouse, stages: tuple[str, ...] = STAGES, stop: threading.
             if kafka_query is not None and not kafka_query.isActive:
                 raise kafka_query.exception() or RuntimeError("the Kafka ingest stream stopped")
             if "bronze" in stages:
-                run_stage(lh, "bronze", "stream", _source_tables, record_empty=False)
+                run_stage(lh, "bronze", "stream", ingest_sources, record_empty=False)
             for stage in ("silver", "gold"):
                 if stage in stages:
                     run_stage(lh, stage, "stream", record_empty=False)
