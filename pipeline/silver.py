@@ -35,6 +35,7 @@ from pipeline.tables import (
 )
 from pipeline.transforms import (
     PROFILE_COLUMNS,
+    checked,
     completed_workouts,
     first_by_offset,
     latest_logouts,
@@ -42,7 +43,6 @@ from pipeline.transforms import (
     parse_bpm_events,
     parse_gym_events,
     parse_workout_events,
-    rejection_reason,
     tagged,
     user_bins,
     workout_bpm,
@@ -157,34 +157,28 @@ def build_from_kafka(lh: Lakehouse) -> int:
     kinds = {lh.settings.topic(kind): kind for kind in TOPIC_ROUTES}
 
     def upsert_from_kafka(batch: DataFrame, batch_id: int) -> None:
-        # the batch is read once (so the query's input row count is right), each topic's part checked once
-        batch = batch.where(F.col("topic").isin(*kinds)).persist()
-        topics = [r.topic for r in batch.select("topic").distinct().collect()]
-        checked = {
-            kinds[topic]: batch.where(F.col("topic") == topic).transform(rejection_reason(kinds[topic])).persist()
-            for topic in topics
-        }
+        # the batch is read once (so the query's input row count is right); checking is cheap enough for the
+        # quarantine and each topic's writer to check their own rows again rather than share a cached copy
+        batch = batch.where(F.col("topic").isin(*kinds)).select("topic", "value", "partition", "offset").persist()
         try:
-            present = [kind for kind, df in checked.items() if df.count()]  # filled once: the writers share it
-            batch.unpersist()
+            topics = [r.topic for r in batch.select("topic").distinct().collect()]
+            rows = {kinds[t]: batch.where(F.col("topic") == t).transform(checked(kinds[t])) for t in topics}
 
             def quarantine(lh: Lakehouse) -> int:
-                bad = reduce(DataFrame.unionByName, [quarantined(checked[k], lh.settings.topic(k)) for k in present])
+                bad = reduce(DataFrame.unionByName, [quarantined(rows[k], lh.settings.topic(k)) for k in rows])
                 if not bad.isEmpty():
                     lh.append_once(QUARANTINE, bad, writer_id, batch_id)
                 return 0
 
             def write(kind: str) -> Callable[[Lakehouse], int]:
                 route = TOPIC_ROUTES[kind]
-                good = checked[kind].where(F.col("reason").isNull()).transform(route.parse)
-                rows = good.transform(first_by_offset(list(route.keys))) if route.keys else good
-                return lambda lh: route.write(lh, rows) or 0
+                good = rows[kind].where(F.col("reason").isNull()).transform(route.parse)
+                deduplicated = good.transform(first_by_offset(list(route.keys))) if route.keys else good
+                return lambda lh: route.write(lh, deduplicated) or 0
 
-            if present:  # each topic writes its own tables, the quarantine its own append: side by side
-                run_parallel(lh, quarantine, *[write(kind) for kind in present])
+            if rows:  # each topic writes its own tables, the quarantine its own append: side by side
+                run_parallel(lh, quarantine, *[write(kind) for kind in rows])
         finally:
-            for df in checked.values():
-                df.unpersist()
             batch.unpersist()
 
     return run_available_now(lh, name, lambda: lh.read_stream(KAFKA_MULTIPLEX_BZ), inputs=(KAFKA_MULTIPLEX_BZ,),

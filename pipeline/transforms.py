@@ -15,6 +15,27 @@ TOPIC_FIELDS: dict[str, dict[str, str]] = {
     "gym": {"mac_address": "text", "gym": "id", "login": "number", "logout": "optional_number"},
 }
 _NUMERIC = ("BIGINT", "DOUBLE", "FLOAT", "DECIMAL")
+_FIELD_TYPES = {"id": "bigint", "number": "double", "text": "string", "action": "string", "optional_number": "double"}
+
+# The compact encoding the simulator writes, one token per field kind. A value spelled exactly this way (fields in
+# TOPIC_FIELDS order, no spaces, no escapes, no sign, at most 15 significant digits so that the double is the same
+# whichever way it is parsed) is well-formed JSON of the right types and is read from its tokens; any other value
+# takes the general path through Spark's VARIANT, which decides the same way for these and names what is wrong.
+_NUMBER = r"(?:0|[1-9][0-9]{0,9})(?:\.[0-9]{1,5})?"
+_CANONICAL_TOKEN = {
+    "id": r"(?:0|[1-9][0-9]{0,17})",
+    "number": _NUMBER,
+    "text": r'"[^"\\\x00-\x1f]*"',
+    "action": r'"(?:start|stop)"',
+    "optional_number": f"(?:null|{_NUMBER})",
+}
+_TOKEN = r'":("[^"]*"|[^,}]*)'  # a field's raw token, in a canonical value
+
+
+def canonical_pattern(topic_kind: str) -> str:
+    """The regular expression of a topic's compact encoding."""
+    fields = ",".join(f'"{name}":{_CANONICAL_TOKEN[kind]}' for name, kind in TOPIC_FIELDS[topic_kind].items())
+    return r"^\{" + fields + r"\}\z"
 
 
 def _kind_ok(kind: str, vtype: Column) -> Column:
@@ -30,78 +51,100 @@ def _kind_ok(kind: str, vtype: Column) -> Column:
     }[kind]
 
 
-def rejection_reason(topic_kind: str) -> Callable[[DataFrame], DataFrame]:
-    """Add `v` (the parsed value) and `reason` (NULL when the record is well-formed) per contract 1.2."""
+def _first_failing(checks: list[tuple[Column, str]]) -> Column:
+    reason = F.lit(None).cast("string")
+    for cond, text in reversed(checks):
+        reason = F.when(F.coalesce(cond, F.lit(False)), F.lit(text)).otherwise(reason)
+    return reason
+
+
+def _structure_reason(fields: dict[str, str]) -> Column:
+    """Why `v` (the value parsed as VARIANT) is not JSON, not an object, or lacks a field of the right type."""
+    checks: list[tuple[Column, str]] = [
+        (F.col("v").isNull(), "value is not valid JSON"),
+        (~F.schema_of_variant("v").startswith("OBJECT"), "value is not a JSON object"),
+    ]
+    for name, kind in fields.items():
+        vtype = F.schema_of_variant(F.variant_get("v", f"$.{name}", "variant"))
+        if kind == "optional_number":
+            checks.append((vtype.isNull(), f"missing field {name}"))
+        else:
+            checks.append((vtype.isNull() | (vtype == "VOID"), f"missing field {name}"))
+        checks.append((~_kind_ok(kind, vtype), f"wrong type for {name}"))
+    return _first_failing(checks)
+
+
+def _token_value(token: Column, kind: str) -> Column:
+    if kind in ("text", "action"):
+        return token.substr(F.lit(2), F.length(token) - 2)
+    return token.try_cast(_FIELD_TYPES[kind])
+
+
+def checked(topic_kind: str) -> Callable[[DataFrame], DataFrame]:
+    """Add `reason` (NULL when the record is well-formed, per contract 1.2) and one typed column per field of the
+    topic (meaningful where `reason` is NULL). Canonical values are read from their tokens, the rest as VARIANT."""
     fields = TOPIC_FIELDS[topic_kind]
 
     def transform(df: DataFrame) -> DataFrame:
-        df = df.withColumn("v", F.try_parse_json("value"))
-        checks: list[tuple[Column, str]] = [
-            (F.col("v").isNull(), "value is not valid JSON"),
-            (~F.schema_of_variant("v").startswith("OBJECT"), "value is not a JSON object"),
-        ]
-        for name, kind in fields.items():
-            vtype = F.schema_of_variant(F.variant_get("v", f"$.{name}", "variant"))
-            if kind == "optional_number":
-                checks.append((vtype.isNull(), f"missing field {name}"))
-            else:
-                checks.append((vtype.isNull() | (vtype == "VOID"), f"missing field {name}"))
-            checks.append((~_kind_ok(kind, vtype), f"wrong type for {name}"))
+        canonical = F.col("value").rlike(canonical_pattern(topic_kind))
+        df = df.select(
+            *df.columns,
+            canonical.alias("canonical"),
+            F.when(canonical, F.regexp_extract_all("value", F.lit(_TOKEN), 1)).alias("tokens"),
+            F.when(~canonical, F.try_parse_json("value")).alias("v"),
+        )
+        typed = {
+            name: F.when(F.col("canonical"), _token_value(F.col("tokens")[i], kind)).otherwise(
+                F.try_variant_get("v", f"$.{name}", _FIELD_TYPES[kind])
+            )
+            for i, (name, kind) in enumerate(fields.items())
+        }
+        df = df.select(*df.columns, *[column.alias(name) for name, column in typed.items()])
+        values: list[tuple[Column, str]] = []
         for name, kind in fields.items():
             if kind == "id":
-                checks.append((F.variant_get("v", f"$.{name}", "bigint") < 0, f"negative id {name}"))
+                values.append((F.col(name) < 0, f"negative id {name}"))
             if kind == "action":
-                action = F.variant_get("v", f"$.{name}", "string")
-                checks.append((~action.isin("start", "stop"), f"{name} is not start or stop"))
+                values.append((~F.col(name).isin("start", "stop"), f"{name} is not start or stop"))
+        # the only check a compact value can fail: it has no sign and no other action
+        visit: list[tuple[Column, str]] = []
         if topic_kind == "gym":
-            login = F.variant_get("v", "$.login", "double")
-            logout = F.try_variant_get("v", "$.logout", "double")
-            checks.append((logout.isNotNull() & (logout <= login), "logout is not after login"))
-        reason = F.lit(None).cast("string")
-        for cond, text in reversed(checks):
-            reason = F.when(F.coalesce(cond, F.lit(False)), F.lit(text)).otherwise(reason)
-        return df.withColumn("reason", reason)
+            logout, login = F.col("logout"), F.col("login")
+            visit.append((logout.isNotNull() & (logout <= login), "logout is not after login"))
+        general = F.coalesce(_structure_reason(fields), _first_failing(values + visit))
+        # a filter on `reason` is pushed below this projection and evaluated there without common subexpressions,
+        # so the branch compact values take is kept small
+        reason = F.when(F.col("canonical"), _first_failing(visit)).otherwise(general)
+        return df.select(*[c for c in df.columns if c not in ("canonical", "tokens", "v")], reason.alias("reason"))
 
     return transform
 
 
-def _epoch(name: str) -> Column:
-    return F.timestamp_seconds(F.variant_get("v", f"$.{name}", "double"))
-
-
 def parse_bpm_events(df: DataFrame) -> DataFrame:
-    """Well-formed `bpm` records -> device_id, time, heartrate, valid, partition, offset."""
-    heartrate = F.variant_get("v", "$.heartrate", "double")
+    """Checked, well-formed `bpm` records -> device_id, time, heartrate, valid, partition, offset."""
     return df.select(
-        F.variant_get("v", "$.device_id", "bigint").alias("device_id"),
-        _epoch("time").alias("time"),
-        heartrate.alias("heartrate"),
-        heartrate.between(25, 250).alias("valid"),
+        "device_id",
+        F.timestamp_seconds("time").alias("time"),
+        "heartrate",
+        F.col("heartrate").between(25, 250).alias("valid"),
         "partition",
         "offset",
     )
 
 
 def parse_workout_events(df: DataFrame) -> DataFrame:
-    """Well-formed `workout` records -> user_id, workout_id, session_id, action, time, partition, offset."""
-    return df.select(
-        F.variant_get("v", "$.user_id", "bigint").alias("user_id"),
-        F.variant_get("v", "$.workout_id", "bigint").alias("workout_id"),
-        F.variant_get("v", "$.session_id", "bigint").alias("session_id"),
-        F.variant_get("v", "$.action", "string").alias("action"),
-        _epoch("time").alias("time"),
-        "partition",
-        "offset",
-    )
+    """Checked, well-formed `workout` records -> user_id, workout_id, session_id, action, time, partition, offset."""
+    time = F.timestamp_seconds("time").alias("time")
+    return df.select("user_id", "workout_id", "session_id", "action", time, "partition", "offset")
 
 
 def parse_gym_events(df: DataFrame) -> DataFrame:
-    """Well-formed `gym` records -> mac_address, gym, login, logout, partition, offset."""
+    """Checked, well-formed `gym` records -> mac_address, gym, login, logout, partition, offset."""
     return df.select(
-        F.variant_get("v", "$.mac_address", "string").alias("mac_address"),
-        F.variant_get("v", "$.gym", "bigint").alias("gym"),
-        _epoch("login").alias("login"),
-        F.timestamp_seconds(F.try_variant_get("v", "$.logout", "double")).alias("logout"),
+        "mac_address",
+        "gym",
+        F.timestamp_seconds("login").alias("login"),
+        F.timestamp_seconds("logout").alias("logout"),
         "partition",
         "offset",
     )
