@@ -202,11 +202,14 @@ _BPM_SOURCES = (HEART_RATE, COMPLETED_WORKOUTS, USERS)
 
 def new_workout_bpm(lh: Lakehouse, batch: DataFrame) -> DataFrame:
     """The workout_bpm rows one batch of new readings, sessions and members can add: new readings against every
-    session, and every reading in their time range against new sessions and the sessions of new members."""
+    session, and the readings that were already there, in their time range, against new sessions and the sessions
+    of new members."""
     of = {t.name: batch.where(F.col("source") == t.name) for t in _BPM_SOURCES}
     readings = of[HEART_RATE.name].select("device_id", "time", "heartrate", "valid")
     completed, users = lh.read(COMPLETED_WORKOUTS), lh.read(USERS)
     pairs = workout_bpm(completed, users, readings)
+    if readings.count() == lh.read(HEART_RATE).count():  # heart_rate only grows: no reading is older than the batch
+        return pairs
     touched = (
         of[COMPLETED_WORKOUTS.name]
         .select(*SESSION_KEY)
