@@ -22,19 +22,19 @@ _FIELD_TYPES = {"id": "bigint", "number": "double", "text": "string", "action": 
 # whichever way it is parsed) is well-formed JSON of the right types and is read from its tokens; any other value
 # takes the general path through Spark's VARIANT, which decides the same way for these and names what is wrong.
 _NUMBER = r"(?:0|[1-9][0-9]{0,9})(?:\.[0-9]{1,5})?"
-_CANONICAL_TOKEN = {
+_COMPACT_TOKEN = {
     "id": r"(?:0|[1-9][0-9]{0,17})",
     "number": _NUMBER,
     "text": r'"[^"\\\x00-\x1f]*"',
     "action": r'"(?:start|stop)"',
     "optional_number": f"(?:null|{_NUMBER})",
 }
-_TOKEN = r'":("[^"]*"|[^,}]*)'  # a field's raw token, in a canonical value
+_TOKEN = r'":("[^"]*"|[^,}]*)'  # a field's raw token, in a compact value
 
 
-def canonical_pattern(topic_kind: str) -> str:
+def compact_pattern(topic_kind: str) -> str:
     """The regular expression of a topic's compact encoding."""
-    fields = ",".join(f'"{name}":{_CANONICAL_TOKEN[kind]}' for name, kind in TOPIC_FIELDS[topic_kind].items())
+    fields = ",".join(f'"{name}":{_COMPACT_TOKEN[kind]}' for name, kind in TOPIC_FIELDS[topic_kind].items())
     return r"^\{" + fields + r"\}\z"
 
 
@@ -82,19 +82,19 @@ def _token_value(token: Column, kind: str) -> Column:
 
 def checked(topic_kind: str) -> Callable[[DataFrame], DataFrame]:
     """Add `reason` (NULL when the record is well-formed, per contract 1.2) and one typed column per field of the
-    topic (meaningful where `reason` is NULL). Canonical values are read from their tokens, the rest as VARIANT."""
+    topic (meaningful where `reason` is NULL). Compact values are read from their tokens, the rest as VARIANT."""
     fields = TOPIC_FIELDS[topic_kind]
 
     def transform(df: DataFrame) -> DataFrame:
-        canonical = F.col("value").rlike(canonical_pattern(topic_kind))
+        compact = F.col("value").rlike(compact_pattern(topic_kind))
         df = df.select(
             *df.columns,
-            canonical.alias("canonical"),
-            F.when(canonical, F.regexp_extract_all("value", F.lit(_TOKEN), 1)).alias("tokens"),
-            F.when(~canonical, F.try_parse_json("value")).alias("v"),
+            compact.alias("compact"),
+            F.when(compact, F.regexp_extract_all("value", F.lit(_TOKEN), 1)).alias("tokens"),
+            F.when(~compact, F.try_parse_json("value")).alias("v"),
         )
         typed = {
-            name: F.when(F.col("canonical"), _token_value(F.col("tokens")[i], kind)).otherwise(
+            name: F.when(F.col("compact"), _token_value(F.col("tokens")[i], kind)).otherwise(
                 F.try_variant_get("v", f"$.{name}", _FIELD_TYPES[kind])
             )
             for i, (name, kind) in enumerate(fields.items())
@@ -114,8 +114,8 @@ def checked(topic_kind: str) -> Callable[[DataFrame], DataFrame]:
         general = F.coalesce(_structure_reason(fields), _first_failing(values + visit))
         # a filter on `reason` is pushed below this projection and evaluated there without common subexpressions,
         # so the branch compact values take is kept small
-        reason = F.when(F.col("canonical"), _first_failing(visit)).otherwise(general)
-        return df.select(*[c for c in df.columns if c not in ("canonical", "tokens", "v")], reason.alias("reason"))
+        reason = F.when(F.col("compact"), _first_failing(visit)).otherwise(general)
+        return df.select(*[c for c in df.columns if c not in ("compact", "tokens", "v")], reason.alias("reason"))
 
     return transform
 

@@ -11,8 +11,8 @@ from pyspark.testing import assertDataFrameEqual
 from pipeline.transforms import (
     TOPIC_FIELDS,
     age_bin,
-    canonical_pattern,
     checked,
+    compact_pattern,
     completed_workouts,
     latest_profile_changes,
 )
@@ -57,7 +57,7 @@ COMPACT_CASES = {
         '{"device_id":999999999999999999,"time":9999999999.99999,"heartrate":250}',
         '{"device_id":1,"time":1.5,"heartrate":24.9}',
         '{"device_id":12,"time":1764115200,"heartrate":250.00001}',
-        # not canonical: sign, exponent, 19 digits, leading zero, too many decimals, order, extra field, spaces
+        # not compact: sign, exponent, 19 digits, leading zero, too many decimals, order, extra field, spaces
         '{"device_id":1,"time":-1.5,"heartrate":60}',
         '{"device_id":1,"time":1e3,"heartrate":60}',
         '{"device_id":9223372036854775807,"time":1,"heartrate":60}',
@@ -110,7 +110,7 @@ def test_compact_values_are_read_as_the_general_json_path_reads_them(spark, kind
         else:
             assert compact[0] == general[0], value
     is_compact = [r.m for r in df.where(~F.col("value").startswith(" ")).orderBy("i")
-                  .select(F.col("value").rlike(canonical_pattern(kind)).alias("m")).collect()]  # fmt: skip
+                  .select(F.col("value").rlike(compact_pattern(kind)).alias("m")).collect()]  # fmt: skip
     assert is_compact == [i < COMPACT_COUNT[kind] for i in range(len(values))]  # in Spark's regex dialect
     compact_reasons = [got[(i, False)][0] for i in range(len(values))]
     assert compact_reasons.count(None) >= 2  # the cases include well-formed values that take each path
@@ -128,9 +128,9 @@ def test_the_compact_pattern_matches_what_the_simulator_writes():
         "gym": records.GYM_OUT_FORMAT % (b"a4:c1:38:00:00:01", 3, 1764115200.25, 1764118800.75),
     }
     for kind, value in samples.items():
-        pattern = canonical_pattern(kind).replace(r"\z", r"\Z")  # Java's end of input is Python's \Z
+        pattern = compact_pattern(kind).replace(r"\z", r"\Z")  # Java's end of input is Python's \Z
         assert re.match(pattern, value.decode()), (kind, value)
-    assert re.match(canonical_pattern("gym").replace(r"\z", r"\Z"),
+    assert re.match(compact_pattern("gym").replace(r"\z", r"\Z"),
                     (records.GYM_IN_FORMAT % (b"a4:c1:38:00:00:01", 3, 1764115200.25)).decode())  # fmt: skip
 
 
