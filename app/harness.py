@@ -33,7 +33,7 @@ PAGE_DRAWN_JS = """() => {
   if (!app || app.dataset.testScriptState !== 'notRunning') return false;
   if (!document.querySelector('[data-testid="stMain"] h1')) return false;
   if (document.querySelector('[data-testid="stSkeleton"]')) return false;
-  const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
+  const charts = document.querySelectorAll('[data-testid="stPlotlyChart"], .lh-plotly');
   return [...charts].every(c => c.querySelector('.main-svg'));
 }"""
 

@@ -13,7 +13,7 @@ if _ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from app import auth, data  # noqa: E402
+from app import auth, data, plotly_js  # noqa: E402
 from app.navigation import pages_for  # noqa: E402
 from lakehouse.settings import SettingsError  # noqa: E402
 
@@ -29,5 +29,6 @@ pages = pages_for(data.access(cfg))
 if not pages:
     st.warning("Your role may not read any of the dashboard's tables.", icon=":material/lock:")
     st.stop()
+plotly_js.preload()
 st.navigation([st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=p.default)
                for p in pages]).run()  # fmt: skip

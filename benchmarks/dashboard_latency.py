@@ -162,7 +162,7 @@ PAGE_DRAWN_JS = """() => {
   if (document.querySelector('[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]')) return false;
   if (!document.querySelector('[data-testid="stMain"] h1')) return false;
   if (document.querySelector('[data-testid="stSkeleton"]')) return false;
-  const plotly = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
+  const plotly = [...document.querySelectorAll('[data-testid="stPlotlyChart"], .lh-plotly')];
   const vega = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
   return plotly.every(c => c.querySelector('.main-svg .trace, .main-svg .hm'))
     && vega.every(c => c.querySelector('canvas, svg.marks'));
@@ -186,12 +186,25 @@ def _open(page, url: str) -> float:
     return time.perf_counter() - started
 
 
+def _script_finished(frame: bytes | str) -> bool:
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    return isinstance(frame, bytes) and ForwardMsg.FromString(frame).WhichOneof("type") == "script_finished"
+
+
+def _watch(page):
+    """Keep the page's latest Streamlit websocket on the page object, for `_refresh`."""
+    page.on("websocket", lambda ws: setattr(page, "streamlit_ws", ws))
+    return page
+
+
 def _refresh(page) -> float:
-    """Click "Refresh now" (forgets every cached query result) and time the redraw."""
+    """Click "Refresh now" (forgets every cached query result) and time the redraw: until the server says that script
+    run finished and the page is drawn. (The browser can render a fast run's "running" and "finished" states as one,
+    so the page's own running flag is no signal that the run happened.)"""
     started = time.perf_counter()
-    page.get_by_role("button", name="Refresh now").click()
-    page.wait_for_function("() => document.querySelector('[data-testid=\"stApp\"]')"
-                           ".dataset.testScriptState === 'running'", timeout=10_000, polling="raf")  # fmt: skip
+    with page.streamlit_ws.expect_event("framereceived", predicate=_script_finished, timeout=30_000):
+        page.get_by_role("button", name="Refresh now").click()
     _drawn(page)
     return time.perf_counter() - started
 
@@ -204,14 +217,14 @@ def _visits(browser, url: str, forget_at: str | None, visits: int) -> dict[str, 
         if forget_at is not None:
             other = browser.new_context()
             try:
-                helper = other.new_page()
+                helper = _watch(other.new_page())
                 _open(helper, forget_at)
                 _refresh(helper)
             finally:
                 other.close()
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         try:
-            page = context.new_page()
+            page = _watch(context.new_page())
             out["cold"].append(_open(page, url))
             out["warm"].append(_open(page, url))
             if forget_at is not None:

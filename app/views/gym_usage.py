@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from app import charts, ui
+from app import charts, plotly_js, ui
 from app import queries as q
 from app.data import fetch
 from app.engines import DataUnavailable
@@ -83,13 +83,17 @@ def render() -> None:
             exercising = pd.to_numeric(per_gym["closed_minutes_exercising"], errors="coerce").sum()
             cols[3].metric("Exercising share", f"{exercising / in_gym:.0%}" if in_gym else "–")
             left, right = st.columns([2, 1])
-            left.plotly_chart(charts.visits_per_day(per_day), key="gu_per_day")
-            right.plotly_chart(charts.visits_per_gym(per_gym), key="gu_per_gym")
-            st.plotly_chart(charts.occupancy_heatmap(fetch(q.occupancy(f))), key="gu_occupancy")
+            with left:
+                plotly_js.chart(charts.visits_per_day(per_day), key="gu_per_day")
+            with right:
+                plotly_js.chart(charts.visits_per_gym(per_gym), key="gu_per_gym")
+            plotly_js.chart(charts.occupancy_heatmap(fetch(q.occupancy(f))), key="gu_occupancy")
             left, right = st.columns([2, 1])
             density = fetch(q.minutes_density(f, MINUTES_BIN))
-            left.plotly_chart(charts.minutes_density(density, MINUTES_BIN), key="gu_minutes")
-            right.plotly_chart(charts.exercising_share(per_gym), key="gu_share")
+            with left:
+                plotly_js.chart(charts.minutes_density(density, MINUTES_BIN), key="gu_minutes")
+            with right:
+                plotly_js.chart(charts.exercising_share(per_gym), key="gu_share")
             _inside_now()
         except DataUnavailable as exc:
             ui.unavailable(exc)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from app import charts, data, kafka_lag, simulator_controls, ui
+from app import charts, data, kafka_lag, plotly_js, simulator_controls, ui
 from app import queries as q
 from app.data import fetch
 from app.engines import DataUnavailable
@@ -173,7 +173,7 @@ def _lag() -> None:
         bronze = pd.DataFrame(columns=["topic", "partition", "max_offset"])
     lag = kafka_lag.lag_table(ends, bronze, names)
     st.metric("Records not yet in bronze", f"{int(lag['lag'].sum()):,}")
-    st.plotly_chart(charts.lag_bars(lag), key="ops_lag")
+    plotly_js.chart(charts.lag_bars(lag), key="ops_lag")
 
 
 def _quarantine() -> None:

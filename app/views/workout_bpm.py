@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pandas as pd
 import streamlit as st
 
-from app import charts, ui
+from app import charts, plotly_js, ui
 from app import queries as q
 from app.data import fetch
 from app.engines import DataUnavailable
@@ -121,7 +121,7 @@ def _drill_down(row: pd.Series, label: str) -> None:
         if readings.empty:
             st.info("No readings for this session in silver.workout_bpm.")
         else:
-            st.plotly_chart(charts.session_readings(readings, label), key="wb_readings")
+            plotly_js.chart(charts.session_readings(readings, label), key="wb_readings")
 
 
 def render() -> None:
@@ -149,10 +149,12 @@ def render() -> None:
                 st.info("No sessions match these filters.")
                 return
             left, right = st.columns(2)
-            left.plotly_chart(charts.bpm_by_age_gender(fetch(q.bpm_by_age_gender(f))), key="wb_age_gender")
-            right.plotly_chart(charts.avg_bpm_distribution(fetch(q.avg_bpm_distribution(f, BIN_WIDTH)), BIN_WIDTH),
-                               key="wb_distribution")  # fmt: skip
-            st.plotly_chart(charts.daily_trend(fetch(q.daily_trend(f))), key="wb_trend")
+            with left:
+                plotly_js.chart(charts.bpm_by_age_gender(fetch(q.bpm_by_age_gender(f))), key="wb_age_gender")
+            with right:
+                plotly_js.chart(charts.avg_bpm_distribution(fetch(q.avg_bpm_distribution(f, BIN_WIDTH)), BIN_WIDTH),
+                                key="wb_distribution")  # fmt: skip
+            plotly_js.chart(charts.daily_trend(fetch(q.daily_trend(f))), key="wb_trend")
             _sessions(f, sessions)
         except DataUnavailable as exc:
             ui.unavailable(exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -74,3 +75,19 @@ def frame_with(at: AppTest, *columns: str):
         if set(columns) <= set(df.value.columns):
             return df.value
     raise AssertionError(f"no table with columns {columns}")
+
+
+def plotly_mounts(at: AppTest) -> list[dict]:
+    """The data of every mount of app.plotly_js's component, in page order."""
+    return [json.loads(e.proto.json) for e in at.get("bidi_component") if e.proto.component_name == "lakehouse_plotly"]
+
+
+def charts(at: AppTest) -> list[dict]:
+    """Every chart the run drew, as a plotly figure dict: through app.plotly_js's component (data.figure, JSON) or,
+    where the bundle is not served, through st.plotly_chart."""
+    drawn = [json.loads(m["figure"]) for m in plotly_mounts(at) if "figure" in m]  # not the sidebar's preload
+    return drawn + [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def chart_titles(at: AppTest) -> list[str]:
+    return [c["layout"]["title"]["text"] for c in charts(at)]

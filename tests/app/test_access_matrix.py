@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from governance.policy import load_policy
 from governance.users import UsersFile
-from tests.app.conftest import APP, frame_with, metric, texts
+from tests.app.conftest import APP, charts, frame_with, metric, texts
 
 PASSWORD = "pw-for-tests-only"
 USERS = {"root": ("platform_admin", ()), "eng": ("data_engineer", ()), "ana": ("analyst", ()),
@@ -71,7 +71,7 @@ def test_workout_page_per_role(users_env: Path, who: str):
     if who == "mgr3":  # the drill-down reads silver.workout_bpm, which a gym manager may not read
         assert "Readings unavailable: mgr3 (gym_manager) is not permitted to read silver.workout_bpm." in texts(at)
     else:
-        assert len(at.get("plotly_chart")) == 4
+        assert len(charts(at)) == 4
 
 
 @pytest.mark.parametrize("who", list(USERS))

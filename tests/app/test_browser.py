@@ -19,6 +19,8 @@ from lakehouse.kafka_broker import create_topics
 from lakehouse.settings import Settings
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+CHARTS = {"workout-bpm": 4, "gym-usage": 5}  # drawn by plotly.js's cartesian bundle (app/plotly_js.py)
+TRACE_NAMES = "() => [...document.querySelectorAll('.lh-plotly')].map(c => (c.data || []).map(t => t.name))"
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +57,9 @@ def test_every_page_draws_and_the_controls_work(server: str) -> None:
             assert page.locator('[data-testid="stException"]').count() == 0, spec.title
             assert page.locator("h1").first.inner_text() == spec.title
             assert "Page not found" not in page.inner_text("body")
+            assert page.locator('[data-testid="stPlotlyChart"]').count() == 0, spec.title  # never the 4.7 MB bundle
+            if spec.url_path in CHARTS:
+                assert page.locator(".lh-plotly:has(.main-svg)").count() == CHARTS[spec.url_path], spec.title
             page.screenshot(path=str(SCREENSHOTS / f"{spec.url_path}.png"))
 
         # a filter: only women
@@ -70,6 +75,7 @@ def test_every_page_draws_and_the_controls_work(server: str) -> None:
         )  # fmt: skip
         wait_drawn(page)
         assert 0 < int(_metric(page, "Sessions").replace(",", "")) < everyone
+        page.wait_for_function(f"() => ({TRACE_NAMES})()[0].join() === 'female'", timeout=30_000, polling=100)
 
         # the simulator: start, see it run, stop
         open_and_time(page, f"{server}/operations")

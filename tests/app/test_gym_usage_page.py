@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from deltalake import DeltaTable
 
-from tests.app.conftest import frame_with, metric, open_page, texts
+from tests.app.conftest import charts, frame_with, metric, open_page, texts
 
 PAGE = "views/gym_usage.py"
 
@@ -21,7 +21,7 @@ def test_page_shows_visits_charts_and_members_inside(app_env: Path) -> None:
     visits = _visits(app_env)
     assert at.title[0].value == "Gym usage"
     assert metric(at, "Visits") == f"{len(visits):,}"
-    assert len(at.get("plotly_chart")) == 5
+    assert len(charts(at)) == 5
     inside = visits[visits["logout"].isna()]
     assert f"In the gym now: {len(inside)}" in texts(at)
     assert len(frame_with(at, "mac_address", "minutes_inside")) == len(inside)

@@ -10,7 +10,7 @@ from deltalake import DeltaTable
 
 from app.gender import gender_group
 from app.views.workout_bpm import PAGE_SIZE
-from tests.app.conftest import LAST_DAY, metric, open_page, texts
+from tests.app.conftest import LAST_DAY, chart_titles, charts, metric, open_page, texts
 
 
 def _sessions(lakehouse: Path) -> pd.DataFrame:
@@ -25,7 +25,7 @@ def test_page_shows_kpis_charts_and_freshness(app_env: Path) -> None:
     assert metric(at, "Members") == f"{gold['user_id'].nunique():,}"
     assert metric(at, "Average BPM") == f"{gold['avg_bpm'].mean():.1f}"
     assert metric(at, "Maximum BPM") == f"{gold['max_bpm'].max():.0f}"
-    assert len(at.get("plotly_chart")) == 4  # age/gender, distribution, trend, drill-down readings
+    assert len(charts(at)) == 4  # age/gender, distribution, trend, drill-down readings
     assert "Gold last updated" in texts(at)
 
 
@@ -73,7 +73,7 @@ def test_session_table_sorts_and_drills_down(app_env: Path) -> None:
     assert not at.exception
     row = at.dataframe(key="wb_sessions").value.iloc[3]
     assert f"user {row['user_id']} · workout {row['workout_id']}" in inspect.format_func(3)
-    assert any(f"session {row['session_id']}" in c.proto.spec for c in at.get("plotly_chart"))
+    assert any(f"session {row['session_id']}" in title for title in chart_titles(at))
 
 
 def test_session_table_pages_through_every_session(app_env: Path) -> None:

@@ -1,0 +1,66 @@
+"""Charts through plotly.js's cartesian bundle (app/plotly_js.py): the pinned download, the component, the fallback."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from app import plotly_js
+from tests.app.conftest import chart_titles, charts, open_page, plotly_mounts
+
+WORKOUT_TITLES = ["Average BPM by age bin and gender", "Distribution of session average BPM", "Daily trend"]
+
+
+def _tgz(tmp_path: Path, bundle: bytes) -> tuple[str, str]:
+    """An npm-like package archive holding `bundle`; its file:// URL and its npm integrity (sha512, base64)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, content in (("package/plotly-cartesian.min.js", bundle), ("package/LICENSE", b"MIT")):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    path = tmp_path / "package.tgz"
+    path.write_bytes(buf.getvalue())
+    return path.as_uri(), base64.b64encode(hashlib.sha512(buf.getvalue()).digest()).decode()
+
+
+def test_the_bundle_is_fetched_only_when_its_sha512_is_the_pinned_one(tmp_path, monkeypatch) -> None:
+    url, integrity = _tgz(tmp_path, b"window.Plotly = {};")
+    dest = tmp_path / "static" / "bundle.js"
+    monkeypatch.setattr(plotly_js, "URL", url)
+    monkeypatch.setattr(plotly_js, "LICENSE", tmp_path / "static" / "bundle.LICENSE")
+    with pytest.raises(RuntimeError, match="is not the pinned"):
+        plotly_js.fetch(dest)  # the pinned sha512 is the real package's, not this archive's
+    assert not dest.parent.exists() or not any(dest.parent.iterdir())  # nothing written
+
+    monkeypatch.setattr(plotly_js, "SHA512", integrity)
+    assert plotly_js.fetch(dest) == dest
+    assert dest.read_bytes() == b"window.Plotly = {};"
+    assert (tmp_path / "static" / "bundle.LICENSE").read_bytes() == b"MIT"
+    assert dest.stat().st_mode & 0o777 == 0o644  # the dashboard's web server reads it
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["bundle.LICENSE", "bundle.js"]  # no temporary left
+
+
+def test_charts_go_through_the_cartesian_bundle_when_it_is_served(app_env: Path) -> None:
+    assert plotly_js.BUNDLE.is_file(), "./dev fetches the bundle (python -m app.plotly_js); run it first"
+    at = open_page()
+    assert not at.get("plotly_chart")  # never the whole of plotly.js
+    mounts = plotly_mounts(at)
+    assert sorted(m.get("preload", False) for m in mounts) == [False] * 4 + [True]  # 4 charts, 1 preload (sidebar)
+    assert {m["src"] for m in mounts} == {"/app/static/plotly-cartesian-4.1.1.min.js"}
+    assert chart_titles(at)[:3] == WORKOUT_TITLES
+    theme = charts(at)[0]["layout"]["template"]["layout"]
+    assert theme["colorway"][0] == "#0068c9" and theme["paper_bgcolor"] == "rgba(0,0,0,0)"
+
+
+def test_without_the_bundle_the_same_charts_fall_back_to_st_plotly_chart(app_env: Path, monkeypatch) -> None:
+    monkeypatch.setattr(plotly_js, "BUNDLE", app_env / "no-such-bundle.js")
+    at = open_page()
+    assert not at.get("bidi_component")
+    assert len(at.get("plotly_chart")) == 4
+    assert chart_titles(at)[:3] == WORKOUT_TITLES
