@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from governance.policy import Access
@@ -15,6 +16,7 @@ class PageSpec:
     url_path: str
     default: bool = False
     table: str = ""  # the page is in the menu of whoever may read this table
+    charts: bool = False  # it always draws charts: the chart bundle starts loading before its queries run
 
     @property
     def url(self) -> str:
@@ -30,8 +32,16 @@ PAGES: tuple[PageSpec, ...] = (
         "workout-bpm",
         default=True,
         table="gold.workout_bpm_summary",
-    ),  # fmt: skip
-    PageSpec("views/gym_usage.py", "Gym usage", ":material/fitness_center:", "gym-usage", table="gold.gym_summary"),
+        charts=True,
+    ),
+    PageSpec(
+        "views/gym_usage.py",
+        "Gym usage",
+        ":material/fitness_center:",
+        "gym-usage",
+        table="gold.gym_summary",
+        charts=True,
+    ),
     PageSpec("views/operations.py", "Operations", ":material/settings:", "operations", table="ops.pipeline_runs"),
 )
 
@@ -41,5 +51,5 @@ def pages_for(rights: Access) -> list[PageSpec]:
     shown = [p for p in PAGES if not p.table or rights.may_read(p.table)]
     if shown and not any(p.default for p in shown):
         first = shown[0]
-        shown[0] = PageSpec(first.path, first.title, first.icon, first.url_path, True, first.table)
+        shown[0] = dataclasses.replace(first, default=True)
     return shown

@@ -29,6 +29,8 @@ pages = pages_for(data.access(cfg))
 if not pages:
     st.warning("Your role may not read any of the dashboard's tables.", icon=":material/lock:")
     st.stop()
-plotly_js.preload()
-st.navigation([st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=p.default)
-               for p in pages]).run()  # fmt: skip
+page = st.navigation([st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=p.default)
+                      for p in pages])  # fmt: skip
+if any(p.charts and p.url == page.url_path for p in pages):
+    plotly_js.preload()
+page.run()

@@ -58,6 +58,11 @@ def test_charts_go_through_the_cartesian_bundle_when_it_is_served(app_env: Path)
     assert theme["colorway"][0] == "#0068c9" and theme["paper_bgcolor"] == "rgba(0,0,0,0)"
 
 
+def test_only_pages_that_always_draw_charts_load_the_bundle_before_their_queries(app_env: Path) -> None:
+    assert [m.get("preload") for m in plotly_mounts(open_page("views/gym_usage.py"))].count(True) == 1
+    assert not any(m.get("preload") for m in plotly_mounts(open_page("views/operations.py")))
+
+
 def test_without_the_bundle_the_same_charts_fall_back_to_st_plotly_chart(app_env: Path, monkeypatch) -> None:
     monkeypatch.setattr(plotly_js, "BUNDLE", app_env / "no-such-bundle.js")
     at = open_page()
