@@ -29,6 +29,16 @@ def _tgz(tmp_path: Path, bundle: bytes) -> tuple[str, str]:
     return path.as_uri(), base64.b64encode(hashlib.sha512(buf.getvalue()).digest()).decode()
 
 
+def test_the_pinned_bundle_is_the_plotly_js_of_the_installed_plotly_package() -> None:
+    """Upgrading `plotly` without moving the pin would draw with another plotly.js than the figures were built for."""
+    import plotly
+
+    header = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text()[:200]
+    assert f"plotly.js v{plotly_js.VERSION}\n" in header
+    assert plotly_js.BUNDLE.name == f"plotly-cartesian-{plotly_js.VERSION}.min.js"
+    assert f"plotly-cartesian-{plotly_js.VERSION}.min.js" in (Path(__file__).parents[2] / "dev").read_text()
+
+
 def test_the_bundle_is_fetched_only_when_its_sha512_is_the_pinned_one(tmp_path, monkeypatch) -> None:
     url, integrity = _tgz(tmp_path, b"window.Plotly = {};")
     dest = tmp_path / "static" / "bundle.js"
