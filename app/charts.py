@@ -32,6 +32,18 @@ def _axis(title: str, **more: Any) -> Mapping[str, Any]:
     return {"title": {"text": title}, **more}
 
 
+DAY_MS = 86_400_000
+
+
+def _day_axis(days: Sequence[object], title: str = "", most: int = 12) -> Mapping[str, Any]:
+    """A date axis with one tick per whole day (every n-th day, at most `most` ticks): plotly's own ticks put hours
+    between the days of a short range."""
+    count = len(set(days))
+    step = max(1, -(-count // most))
+    return {"title": {"text": title}, "type": "date", "tickformat": "%b %d", "dtick": step * DAY_MS,
+            **({"tick0": pd.Timestamp(min(days)).isoformat()} if count else {})}  # fmt: skip
+
+
 def bpm_by_age_gender(df: pd.DataFrame) -> go.Figure:
     """Average session BPM per age bin, one bar per gender group (female, male, non-binary, other, not stated)."""
     order = [g for g in GENDER_GROUPS if g in set(df["gender"])] + sorted(set(df["gender"]) - set(GENDER_GROUPS))
@@ -61,7 +73,7 @@ def daily_trend(df: pd.DataFrame) -> go.Figure:
     traces = [go.Bar(x=df["day"], y=df["sessions"], name="sessions", marker_color="#9ecae1"),
               go.Scatter(x=df["day"], y=df["avg_bpm"], name="average BPM", yaxis="y2", mode="lines+markers",
                          line={"color": "#e6550d"})]  # fmt: skip
-    return _figure(traces, "Daily trend", yaxis=_axis("sessions"),
+    return _figure(traces, "Daily trend", xaxis=_day_axis(list(df["day"])), yaxis=_axis("sessions"),
                    yaxis2=_axis("average BPM", overlaying="y", side="right"),
                    legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"})  # fmt: skip
 
@@ -80,7 +92,8 @@ def visits_per_day(df: pd.DataFrame) -> go.Figure:
     heat = go.Heatmap(z=table.to_numpy(), x=[pd.Timestamp(d) for d in table.columns], y=list(table.index),
                       colorscale="Blues", colorbar={"title": {"text": "visits"}},
                       hovertemplate="%{y}, %{x|%a %Y-%m-%d}: %{z:,} visits<extra></extra>")  # fmt: skip
-    return _figure(heat, "Visits per day and gym", yaxis={"autorange": "reversed", "type": "category"})
+    return _figure(heat, "Visits per day and gym", xaxis=_day_axis(list(table.columns)),
+                   yaxis={"autorange": "reversed", "type": "category"})  # fmt: skip
 
 
 def visits_per_gym(df: pd.DataFrame) -> go.Figure:

@@ -78,7 +78,7 @@ def frame_with(at: AppTest, *columns: str):
 
 
 def plotly_mounts(at: AppTest) -> list[dict]:
-    """The data of every mount of app.plotly_js's component, in page order."""
+    """The data of every mount of app.plotly_js's component (the main area's first, then the sidebar's)."""
     return [json.loads(e.proto.json) for e in at.get("bidi_component") if e.proto.component_name == "lakehouse_plotly"]
 
 

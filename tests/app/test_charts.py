@@ -25,3 +25,11 @@ def test_minutes_density_draws_every_visit_once() -> None:
     assert np.nansum(np.asarray(heat.z, dtype=float)) == 13
     assert list(heat.x) == [35, 65] and list(heat.y) == [5, 25, 45]  # cell centres
     assert diagonal.mode == "lines"
+
+
+def test_day_axes_tick_whole_days_and_at_most_twelve_of_them() -> None:
+    two = pd.DataFrame({"day": [date(2026, 11, 25), date(2026, 11, 26)], "gym": [1, 1], "visits": [3, 4]})
+    axis = charts.visits_per_day(two).layout.xaxis
+    assert (axis.dtick, axis.tickformat, axis.tick0) == (charts.DAY_MS, "%b %d", "2026-11-25T00:00:00")
+    month = pd.DataFrame({"day": pd.date_range("2026-10-01", periods=30).date, "sessions": 1, "avg_bpm": 120.0})
+    assert charts.daily_trend(month).layout.xaxis.dtick == 3 * charts.DAY_MS  # 30 days: every 3rd, 10 ticks
