@@ -33,15 +33,16 @@ def _axis(title: str, **more: Any) -> Mapping[str, Any]:
 
 
 DAY_MS = 86_400_000
+MAX_DAY_TICKS = 12
 
 
-def _day_axis(days: Sequence[object], title: str = "", most: int = 12) -> Mapping[str, Any]:
-    """A date axis with one tick per whole day (every n-th day, at most `most` ticks): plotly's own ticks put hours
-    between the days of a short range."""
-    count = len(set(days))
-    step = max(1, -(-count // most))
-    return {"title": {"text": title}, "type": "date", "tickformat": "%b %d", "dtick": step * DAY_MS,
-            **({"tick0": pd.Timestamp(min(days)).isoformat()} if count else {})}  # fmt: skip
+def _day_axis(days: Sequence[object]) -> Mapping[str, Any]:
+    """A date axis ticking whole days, every n-th day so that there are at most MAX_DAY_TICKS: plotly's own ticks put
+    hours between the days of a short range."""
+    if not len(days):
+        return {"type": "date"}
+    step = -(-len(set(days)) // MAX_DAY_TICKS)
+    return {"type": "date", "tickformat": "%b %d", "dtick": step * DAY_MS, "tick0": pd.Timestamp(min(days)).isoformat()}
 
 
 def bpm_by_age_gender(df: pd.DataFrame) -> go.Figure:
