@@ -1,0 +1,24 @@
+"""The SparkSession the project starts itself (lakehouse.spark.get_spark)."""
+
+from __future__ import annotations
+
+
+def test_a_query_planned_again_after_a_hundred_others_compiles_nothing(spark):
+    """A stream plans the same queries every round: their generated classes must still be cached by then (Spark's
+    default keeps 100, fewer than one pipeline round makes), or each round compiles them again."""
+    metrics = spark._jvm.org.apache.spark.metrics.source.CodegenMetrics
+
+    def compiled() -> int:
+        return int(metrics.METRIC_COMPILATION_TIME().getCount())
+
+    def query(i: int) -> None:  # the literal is part of the generated code: every i is a new class
+        assert spark.range(3).selectExpr(f"id * {i + 7} + {i} AS v").collect()[2].v == 2 * (i + 7) + i
+
+    query(0)
+    first = compiled()
+    for i in range(1, 120):
+        query(i)
+    others = compiled()
+    assert others > first + 100  # each of the other queries compiled its own classes
+    query(0)
+    assert compiled() == others
