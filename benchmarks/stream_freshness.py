@@ -267,10 +267,15 @@ def register_members(settings: Settings, members: int) -> tuple[tuple[int, ...],
 
 
 def _table(settings: Settings, layer: str, name: str):
+    """The table, or None until its first commit (the pipeline may be creating it: a log folder, no commit yet)."""
     from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
 
     path = settings.table_path(layer, name).resolve()
-    return DeltaTable(str(path)) if (path / "_delta_log").exists() else None
+    try:
+        return DeltaTable(str(path)) if (path / "_delta_log").exists() else None
+    except TableNotFoundError:
+        return None
 
 
 class GoldPoller:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pyarrow as pa
 import pytest
+from deltalake import write_deltalake
 
 from benchmarks.pipeline_batch import StepTime
 from benchmarks.stream_freshness import (
@@ -12,6 +14,7 @@ from benchmarks.stream_freshness import (
     RecordBuilder,
     Result,
     Workload,
+    _table,
     achieved_rate,
     freshness,
     lag_grows,
@@ -21,6 +24,7 @@ from benchmarks.stream_freshness import (
     report,
     total_lag,
 )
+from lakehouse.settings import Settings
 from simulator.records import BPM, WORKOUT, malformed_reason
 
 T0 = 1_764_000_000.0
@@ -116,3 +120,14 @@ def test_report_states_freshness_lag_trend_and_where_the_time_goes():
     assert "silver  stage (ops.pipeline_runs): 4 runs" in text
     assert "one round (silver start to the next): p50 20.0" in text
     assert "gold_sessions_from_readings" in text and "uptime: load average 1.00" in text
+
+
+def test_a_table_whose_log_has_no_commit_yet_reads_as_absent(tmp_path):
+    """The pipeline creates a table's log folder before its first commit; the pollers wait rather than fail."""
+    settings = Settings.from_env(lakehouse_dir=tmp_path)
+    path = settings.table_path("gold", "workout_bpm_summary")
+    assert _table(settings, "gold", "workout_bpm_summary") is None
+    (path / "_delta_log").mkdir(parents=True)
+    assert _table(settings, "gold", "workout_bpm_summary") is None
+    write_deltalake(str(path), pa.table({"user_id": [1]}), mode="overwrite")
+    assert _table(settings, "gold", "workout_bpm_summary").version() == 0
