@@ -26,6 +26,7 @@ class Lakehouse:
         self.rows_written = 0  # rows inserted or updated by merges since the counter was last reset
         self._lock = threading.Lock()  # steps may run side by side (pipeline.streams.run_parallel)
         self.seen_versions: dict[str, tuple[int | None, ...]] = {}  # step name -> input versions it last caught up to
+        self.history_page = 100  # commits `last_batch` reads before it reads a table's whole history
 
     def location(self, table: Table) -> str:
         if self.settings.catalog:
@@ -170,8 +171,30 @@ class Lakehouse:
         else:
             writer.save(self.location(table))
 
-    def append(self, table: Table, df: DataFrame) -> None:
+    def append_batch(self, table: Table, df: DataFrame, writer_id: str, batch_id: int) -> None:
+        """Append one micro-batch, its commit tagged `writer_id:batch_id` (see `last_batch`). Unlike `append_once`,
+        Delta looks nothing up: in Delta 4.0 a transaction id lookup rebuilds the table's whole state in a Spark job
+        (0.4-1.2 s on 2 cores), once per commit."""
+        self.append(table, df, user_metadata=f"{writer_id}:{batch_id}")
+
+    def last_batch(self, table: Table, writer_id: str) -> int:
+        """The highest batch id `append_batch` committed for `writer_id` (-1 if none), from the commit history (commit
+        files only: no state rebuilt). The newest `history_page` commits first; all of them if ours are not there."""
+        prefix = f"{writer_id}:"
+        for limit in (self.history_page, None):
+            history = self.delta(table).history(limit) if limit else self.delta(table).history()
+            tags = [r.userMetadata for r in history.select("userMetadata").collect()]
+            ours = [int(t.removeprefix(prefix)) for t in tags if t and t.startswith(prefix)]
+            if ours:
+                return max(ours)
+            if limit is not None and len(tags) < limit:
+                break
+        return -1
+
+    def append(self, table: Table, df: DataFrame, user_metadata: str | None = None) -> None:
         writer = df.write.format("delta").mode("append")
+        if user_metadata is not None:
+            writer = writer.option("userMetadata", user_metadata)
         if self.settings.catalog:
             writer.saveAsTable(self.location(table))
         else:

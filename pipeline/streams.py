@@ -33,30 +33,14 @@ class Trigger:
 AVAILABLE_NOW = Trigger()
 
 
-def start_stream(
-    lh: Lakehouse,
-    name: str,
-    source: DataFrame,
-    trigger: Trigger,
-    sink: BatchSink | None = None,
-    target: Table | None = None,
-) -> StreamingQuery:
-    """Start `source` into `sink` (a named foreachBatch function) or append into `target` (the Delta sink)."""
+def start_stream(lh: Lakehouse, name: str, source: DataFrame, trigger: Trigger, sink: BatchSink) -> StreamingQuery:
+    """Start `source` into `sink`, a named foreachBatch function, checkpointed under the stream's name."""
     writer = source.writeStream.queryName(name).option("checkpointLocation", lh.checkpoint(name))
-    writer = trigger.apply(writer)
-    if sink is not None:
-        return writer.foreachBatch(sink).start()
-    assert target is not None, "a stream needs a foreachBatch sink or a target table"
-    writer = writer.format("delta").outputMode("append")
-    if target.partition_by:
-        writer = writer.partitionBy(*target.partition_by)
-    if lh.settings.catalog:
-        return writer.toTable(lh.location(target))
-    return writer.start(lh.location(target))
+    return trigger.apply(writer).foreachBatch(sink).start()
 
 
 def run_available_now(lh: Lakehouse, name: str, source: DataFrame | Callable[[], DataFrame],
-                      inputs: tuple[Table, ...] = (), **kwargs) -> int:  # fmt: skip
+                      sink: BatchSink, inputs: tuple[Table, ...] = ()) -> int:  # fmt: skip
     """Process everything available now, wait for it, and return the number of input rows; errors propagate.
 
     With `inputs`, the step is skipped (0 rows, no query started) while none of those tables has a Delta version
@@ -67,7 +51,7 @@ def run_available_now(lh: Lakehouse, name: str, source: DataFrame | Callable[[],
         log.debug("%s: no new version of %s, skipped", name, ", ".join(t.full_name for t in inputs))
         return 0
     started = time.monotonic()
-    query = start_stream(lh, name, source() if callable(source) else source, AVAILABLE_NOW, **kwargs)
+    query = start_stream(lh, name, source() if callable(source) else source, AVAILABLE_NOW, sink)
     try:
         query.awaitTermination()
     finally:
