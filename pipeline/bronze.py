@@ -11,7 +11,7 @@ from lakehouse.connections import confluent_kafka_config, jdbc_properties, spark
 from lakehouse.kafka_broker import BrokerError, create_topics
 from pipeline.errors import PipelineError
 from pipeline.storage import Lakehouse
-from pipeline.streams import BatchSink, Trigger, run_available_now, run_parallel, start_stream
+from pipeline.streams import BatchSink, Trigger, append_each_batch_once, run_available_now, run_parallel, start_stream
 from pipeline.tables import KAFKA_MULTIPLEX_BZ, PROFILE_CHANGES_BZ, REGISTERED_USERS_BZ, Table
 from pipeline.transforms import kafka_to_multiplex
 
@@ -101,30 +101,6 @@ def kafka_source(lh: Lakehouse, max_offsets_per_trigger: int | None = None) -> D
 
 
 KAFKA_QUERY = "bronze_kafka_multiplex"
-
-
-def append_each_batch_once(lh: Lakehouse, table: Table, name: str) -> BatchSink:
-    """A foreachBatch sink that appends every micro-batch of the stream `name` exactly once.
-
-    After a crash Spark runs again only the batch it had started and not marked done, and always as the first batch
-    of the next run. So the first batch of each run is checked against the table's commit history (skipped if this
-    stream already committed it) and the others are plain appends: no per-commit lookup, unlike Delta's own sink
-    (see `Lakehouse.append_batch`)."""
-    writer_id = lh.writer_id(name)
-    checked = False
-
-    def append_new_batch(batch: DataFrame, batch_id: int) -> None:
-        nonlocal checked
-        if not checked:
-            done = lh.last_batch(table, writer_id)
-            checked = True
-            if batch_id <= done:
-                log.info("%s: batch %d is already in %s (committed before a restart), skipped", name, batch_id,
-                         table.full_name)  # fmt: skip
-                return
-        lh.append_batch(table, batch, writer_id, batch_id)
-
-    return append_new_batch
 
 
 def kafka_ingest(lh: Lakehouse) -> tuple[DataFrame, BatchSink]:

@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pipeline.storage import Lakehouse
-from pipeline.streams import run_available_now, run_parallel
+from pipeline.streams import append_each_batch_once, run_available_now, run_parallel
 from pipeline.tables import (
     COMPLETED_WORKOUTS,
     GYM_LOGS,
@@ -153,7 +153,7 @@ def build_from_kafka(lh: Lakehouse) -> int:
     """One stream over the multiplex table: each micro-batch is split by topic; malformed records of all topics go
     to quarantine in one idempotent append (once per batch id), the rest to their silver tables by key."""
     name = "silver_from_kafka"
-    writer_id = lh.writer_id(name)
+    quarantine_once = append_each_batch_once(lh, QUARANTINE, name)
     kinds = {lh.settings.topic(kind): kind for kind in TOPIC_ROUTES}
 
     def upsert_from_kafka(batch: DataFrame, batch_id: int) -> None:
@@ -167,7 +167,7 @@ def build_from_kafka(lh: Lakehouse) -> int:
             def quarantine(lh: Lakehouse) -> int:
                 bad = reduce(DataFrame.unionByName, [quarantined(rows[k], lh.settings.topic(k)) for k in rows])
                 if not bad.isEmpty():
-                    lh.append_once(QUARANTINE, bad, writer_id, batch_id)
+                    quarantine_once(bad, batch_id)
                 return 0
 
             def write(kind: str) -> Callable[[Lakehouse], int]:

@@ -163,18 +163,10 @@ class Lakehouse:
         merge = merge.whenMatchedUpdateAll(condition=values) if values else merge
         self._count(merge.whenNotMatchedInsertAll().whenNotMatchedBySourceDelete().execute())
 
-    def append_once(self, table: Table, df: DataFrame, writer_id: str, batch_id: int) -> None:
-        """Append exactly once per (writer, batch): Delta skips a batch id it has already committed."""
-        writer = df.write.format("delta").mode("append").option("txnAppId", writer_id).option("txnVersion", batch_id)
-        if self.settings.catalog:
-            writer.saveAsTable(self.location(table))
-        else:
-            writer.save(self.location(table))
-
     def append_batch(self, table: Table, df: DataFrame, writer_id: str, batch_id: int) -> None:
-        """Append one micro-batch, its commit tagged `writer_id:batch_id` (see `last_batch`). Unlike `append_once`,
-        Delta looks nothing up: in Delta 4.0 a transaction id lookup rebuilds the table's whole state in a Spark job
-        (0.4-1.2 s on 2 cores), once per commit."""
+        """Append one micro-batch, its commit tagged `writer_id:batch_id` (see `last_batch`). Unlike an append with
+        Delta's `txnAppId`, Delta looks nothing up: in Delta 4.0 that lookup rebuilds the table's whole state in a
+        Spark job (0.4-1.2 s on 2 cores), at every commit."""
         self.append(table, df, user_metadata=f"{writer_id}:{batch_id}")
 
     def last_batch(self, table: Table, writer_id: str) -> int:

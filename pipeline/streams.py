@@ -39,6 +39,30 @@ def start_stream(lh: Lakehouse, name: str, source: DataFrame, trigger: Trigger, 
     return trigger.apply(writer).foreachBatch(sink).start()
 
 
+def append_each_batch_once(lh: Lakehouse, table: Table, name: str) -> BatchSink:
+    """Append the stream `name`'s micro-batches (or rows computed from them) into `table`, each batch exactly once.
+
+    After a crash Spark runs again only the batch it had started and not marked done, and always as the first batch
+    of the next run. So only the first append of a run is checked against the table's commit history (skipped if this
+    stream already committed that batch); the others are plain appends, with no per-commit lookup, unlike Delta's
+    own streaming sink and `txnAppId` (see `Lakehouse.append_batch`)."""
+    writer_id = lh.writer_id(name)
+    checked = False
+
+    def append_new_batch(rows: DataFrame, batch_id: int) -> None:
+        nonlocal checked
+        if not checked:
+            done = lh.last_batch(table, writer_id)
+            checked = True
+            if batch_id <= done:
+                log.info("%s: batch %d is already in %s (committed before a restart), skipped", name, batch_id,
+                         table.full_name)  # fmt: skip
+                return
+        lh.append_batch(table, rows, writer_id, batch_id)
+
+    return append_new_batch
+
+
 def run_available_now(lh: Lakehouse, name: str, source: DataFrame | Callable[[], DataFrame],
                       sink: BatchSink, inputs: tuple[Table, ...] = ()) -> int:  # fmt: skip
     """Process everything available now, wait for it, and return the number of input rows; errors propagate.

@@ -1,11 +1,11 @@
-"""The Kafka -> bronze sink: each micro-batch appended exactly once, a batch run again after a restart skipped, by
-its stream's own commit tags only."""
+"""Exactly-once appends (Kafka -> bronze, the quarantine): each micro-batch once, a batch run again after a restart
+skipped, by its stream's own commit tags only."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pipeline.bronze import append_each_batch_once
+from pipeline.streams import append_each_batch_once
 from pipeline.storage import Lakehouse
 from pipeline.tables import KAFKA_MULTIPLEX_BZ
 
