@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pipeline.streams import append_each_batch_once
 from pipeline.storage import Lakehouse
+from pipeline.streams import append_each_batch_once
 from pipeline.tables import KAFKA_MULTIPLEX_BZ
 
 
