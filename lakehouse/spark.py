@@ -59,9 +59,10 @@ def local_conf(settings: Settings) -> dict[str, str]:
         "spark.default.parallelism": str(max(2, cores)),
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.sql.adaptive.enabled": "true",
-        # A pipeline run plans a few hundred queries, and a stream plans the same ones every round. With Spark's
-        # default of 100 cached generated classes, evicted ones are compiled again (Janino, then the JIT) in later
-        # rounds; a profile of a 1M-event batch showed the JIT's C2 thread taking a quarter of the CPU.
+        # A pipeline run generates about 490 distinct classes (Spark's CodegenMetrics, a 20k-event batch), and a
+        # stream generates the same ones every round. With Spark's default of 100 cached generated classes, evicted
+        # ones are compiled again (Janino, then the JIT) in later rounds; a profile of a 1M-event batch showed the
+        # JIT's C2 thread taking a quarter of the CPU.
         "spark.sql.codegen.cache.maxEntries": "2000",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def test_a_query_planned_again_after_a_hundred_others_compiles_nothing(spark):
     """A stream plans the same queries every round: their generated classes must still be cached by then (Spark's
-    default keeps 100; a pipeline run plans a few hundred queries), or each round compiles them again."""
+    default keeps 100; a pipeline run generates about 490 classes), or each round compiles them again."""
     assert not spark.streams.active, "a stream left running by another test would compile classes meanwhile"
     metrics = spark._jvm.org.apache.spark.metrics.source.CodegenMetrics
 
