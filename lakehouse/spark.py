@@ -53,8 +53,10 @@ def local_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
-        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+        # the JIT's code cache holds the compiled code of every cached generated class (see maxEntries below); the
+        # default 240 MB filled up once in a full test run ("Out of space in CodeCache"), so it gets room to grow
+        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC -XX:ReservedCodeCacheSize=512m",
+        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC -XX:ReservedCodeCacheSize=512m",
         "spark.sql.shuffle.partitions": str(max(2, cores)),
         "spark.default.parallelism": str(max(2, cores)),
         "spark.databricks.delta.snapshotPartitions": "2",
