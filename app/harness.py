@@ -27,14 +27,26 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 APP = Path(__file__).resolve().parent / "streamlit_app.py"
 PROJECT_ROOT = APP.parent.parent
 
-# True once the script has finished and every chart on the page has drawn its SVG.
+# True once the script run is over (no running indicator), the title is there, no element is still a skeleton, and
+# every chart has drawn. A chart of app/plotly_js.py is a Streamlit component in the main area: its container is on
+# the page before the component's module has loaded, and only the module adds the `.lh-plotly` div that plotly draws
+# into, so each container must hold a drawn div (its SVG, and a trace or heat map when it has data). Counting only
+# the `.lh-plotly` divs would take a page whose modules have not loaded yet for a drawn page without charts.
+# Streamlit's own plotly and Vega elements count too. The tests and the benchmark share this one check.
 PAGE_DRAWN_JS = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
   if (!app || app.dataset.testScriptState !== 'notRunning') return false;
+  if (document.querySelector('[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]')) return false;
   if (!document.querySelector('[data-testid="stMain"] h1')) return false;
   if (document.querySelector('[data-testid="stSkeleton"]')) return false;
-  const charts = document.querySelectorAll('[data-testid="stPlotlyChart"], .lh-plotly');
-  return [...charts].every(c => c.querySelector('.main-svg'));
+  const drawn = div => !!div && !!div.querySelector('.main-svg')
+    && (!(div.data && div.data.length) || !!div.querySelector('.main-svg .trace, .main-svg .hm'));
+  const components = [...document.querySelectorAll('[data-testid="stMain"] .stBidiComponent')];
+  const plotly = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
+  const vega = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+  return components.every(c => drawn(c.querySelector('.lh-plotly')))
+    && plotly.every(c => !!c.querySelector('.main-svg .trace, .main-svg .hm'))
+    && vega.every(c => !!c.querySelector('canvas, svg.marks'));
 }"""
 
 

@@ -154,19 +154,6 @@ def query_report(root: Path, repeat: int) -> bool:
     return ok
 
 
-# Drawn: the script run is over (no running indicator), the title is there, no element is still a skeleton, and every
-# chart has drawn its traces (plotly) or its marks (Vega). Polled on every animation frame.
-PAGE_DRAWN_JS = """() => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  if (!app || app.dataset.testScriptState !== 'notRunning') return false;
-  if (document.querySelector('[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]')) return false;
-  if (!document.querySelector('[data-testid="stMain"] h1')) return false;
-  if (document.querySelector('[data-testid="stSkeleton"]')) return false;
-  const plotly = [...document.querySelectorAll('[data-testid="stPlotlyChart"], .lh-plotly')];
-  const vega = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
-  return plotly.every(c => c.querySelector('.main-svg .trace, .main-svg .hm'))
-    && vega.every(c => c.querySelector('canvas, svg.marks'));
-}"""
 EMPTY_PAGE = """import streamlit as st
 
 st.set_page_config(page_title="Baseline", layout="wide")
@@ -176,6 +163,8 @@ st.caption("Streamlit's own start-up: nothing to query, nothing to draw.")
 
 
 def _drawn(page) -> None:
+    from app.harness import PAGE_DRAWN_JS
+
     page.wait_for_function(PAGE_DRAWN_JS, timeout=60_000, polling="raf")
 
 
