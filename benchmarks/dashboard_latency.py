@@ -198,26 +198,46 @@ def _refresh(page) -> float:
     return time.perf_counter() - started
 
 
-def _visits(browser, url: str, forget_at: str | None, visits: int) -> dict[str, list[float]]:
-    """Per visit: cold (a new browser with an empty cache; no query result cached: "Refresh now" clicked on another
-    page first), warm (the same browser again, results cached) and refresh (the "Refresh now" button)."""
-    out: dict[str, list[float]] = {"cold": [], "warm": [], "refresh": []}
+TITLE_IS_JS = """t => {
+  const h = document.querySelector('[data-testid="stMain"] h1');
+  return !!h && h.innerText.trim() === t;
+}"""
+
+
+def _switch(page, title: str) -> float:
+    """Click the page's link in the sidebar and time the in-app page change (no reload, Streamlit's own navigation):
+    until the server says the script run finished and that page is drawn."""
+    started = time.perf_counter()
+    with page.streamlit_ws.expect_event("framereceived", predicate=_script_finished, timeout=30_000):
+        page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+    page.wait_for_function(TITLE_IS_JS, arg=title, timeout=60_000)
+    _drawn(page)
+    return time.perf_counter() - started
+
+
+def _visits(browser, url: str, other: tuple[str, str] | None, visits: int, title: str = "") -> dict[str, list[float]]:
+    """Per visit: cold (a new browser with an empty cache; no query result cached: "Refresh now" clicked on the
+    `other` page (url, title) first), warm (the same browser again, results cached), refresh (the "Refresh now"
+    button) and switch (to the other page and back through the sidebar's links; the time back is counted)."""
+    out: dict[str, list[float]] = {"cold": [], "warm": [], "refresh": [], "switch": []}
     for _ in range(visits):
-        if forget_at is not None:
-            other = browser.new_context()
+        if other is not None:
+            helper_context = browser.new_context()
             try:
-                helper = _watch(other.new_page())
-                _open(helper, forget_at)
+                helper = _watch(helper_context.new_page())
+                _open(helper, other[0])
                 _refresh(helper)
             finally:
-                other.close()
+                helper_context.close()
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         try:
             page = _watch(context.new_page())
             out["cold"].append(_open(page, url))
             out["warm"].append(_open(page, url))
-            if forget_at is not None:
+            if other is not None:
                 out["refresh"].append(_refresh(page))
+                _switch(page, other[1])
+                out["switch"].append(_switch(page, title))
         finally:
             context.close()
     return out
@@ -241,8 +261,9 @@ def browser_report(root: Path, work: Path, visits: int) -> bool:
     ok = True
     print(f"\ntime until the page is fully drawn in Chromium (s), median of {visits} visits (max in brackets); "
           f"target < {PAGE_TARGET_S:.0f} s")  # fmt: skip
-    print("cold: new browser, no cached query result; warm: the same page again; refresh: the 'Refresh now' button")
-    print(f"{'page':<24} {'cold':>14} {'warm':>14} {'refresh':>14}")
+    print("cold: new browser, no cached query result; warm: the same page again; refresh: the 'Refresh now' button;")
+    print("switch: from another page through the sidebar's link (no reload, query results cached)")
+    print(f"{'page':<24} {'cold':>14} {'warm':>14} {'refresh':>14} {'switch':>14}")
 
     def row(name: str, figures: dict[str, list[float]], judged: bool) -> bool:
         cells = [f"{statistics.median(v):6.2f} ({max(v):5.2f})" if v else f"{'–':>14}" for v in figures.values()]
@@ -263,7 +284,8 @@ def browser_report(root: Path, work: Path, visits: int) -> bool:
                 first.context.close()
                 for i, spec in enumerate(PAGES):
                     other = PAGES[(i + 1) % len(PAGES)]
-                    figures = _visits(browser, f"{url}/{spec.url}", f"{url}/{other.url}", visits)
+                    figures = _visits(browser, f"{url}/{spec.url}", (f"{url}/{other.url}", other.title), visits,
+                                      spec.title)  # fmt: skip
                     ok &= row(spec.title, figures, judged=True)
             with streamlit_server({}, work / "streamlit-empty.log", app=empty) as url:
                 _visits(browser, url, None, 1)  # the server's first session pays Streamlit's imports
