@@ -98,24 +98,26 @@ class Service:
         log.info("%s started (pid %d), log: %s", self.name, proc.pid, self.log_file)
         return proc.pid
 
-    def stop(self, timeout: float = 60.0) -> bool:
-        """SIGTERM the process group, wait up to `timeout`, then SIGKILL; False if it was not running."""
+    def stop(self, timeout: float = 60.0, grace: float = 10.0) -> bool:
+        """Stop the process and everything it started; False if it was not running.
+
+        SIGTERM goes to the process alone first, and it gets `timeout` seconds to stop on its own: the pipeline then
+        finishes its round and stops Spark itself, so no write is cut off mid-way (signalling the whole group would
+        kill the JVM and Spark's Python workers under it). What is left of its process group then gets SIGTERM and
+        `grace` seconds, then SIGKILL."""
         pid = self.pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + timeout
-        while pid_alive(pid) and time.monotonic() < deadline:
-            reap(pid)
-            time.sleep(0.1)  # waiting for another process to exit, bounded by the deadline
-        if pid_alive(pid):
-            log.warning("%s did not stop within %.0fs; killing it", self.name, timeout)
-            os.killpg(pid, signal.SIGKILL)
-            reap(pid)
+        _signal(pid, signal.SIGTERM)
+        if not _wait(lambda: pid_alive(pid), timeout, reap_pid=pid):
+            log.warning("%s did not stop within %.0fs; stopping its whole process group", self.name, timeout)
+        _signal_group(pid, signal.SIGTERM)
+        if not _wait(lambda: group_alive(pid), grace, reap_pid=pid):
+            log.warning("%s: processes of its group outlived SIGTERM by %.0fs; killing them", self.name, grace)
+            _signal_group(pid, signal.SIGKILL)
+            if not _wait(lambda: group_alive(pid), 10.0, reap_pid=pid):  # SIGKILL takes effect, but not at once
+                log.warning("%s: processes of its group are still there after SIGKILL", self.name)
         self.pid_file.unlink(missing_ok=True)
         log.info("%s stopped", self.name)
         return True
@@ -125,6 +127,47 @@ class Service:
             return self.log_file.read_text(errors="replace").splitlines()[-lines:]
         except OSError:
             return []
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any live (not zombie) process is in process group `pgid`."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue  # it exited while we looked
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass  # nobody left in the group
+
+
+def _wait(alive, timeout: float, reap_pid: int) -> bool:
+    """Poll `alive()` until it is false or `timeout` passes; True if it became false."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reap(reap_pid)
+        if not alive():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)  # waiting for other processes to exit, bounded by the deadline
 
 
 def python_module(module: str, *args: str) -> list[str]:
