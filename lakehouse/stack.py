@@ -80,6 +80,8 @@ def down(args: argparse.Namespace, settings: Settings) -> int:
     from simulator import control
 
     for name, svc in services(settings).items():
+        if name == "pipeline-stream" and svc.pid() is not None:
+            print(f"{name}: stopping after its current round (up to a minute)", flush=True)
         print(f"{name}: {'stopped' if svc.stop() else 'not running'}")
     print(f"simulator: {'stopped' if control.stop(settings) else 'not running'}")
     if settings.kafka_external:
