@@ -204,6 +204,27 @@ TITLE_IS_JS = """t => {
 }"""
 
 
+# Polled on every animation frame of a cold visit: when each step of the draw was first seen, in ms after navigation
+# started. Charts are app/plotly_js.py's components, whose containers come before their module has loaded.
+MILESTONES = ("app shell", "title", "script run over", "chart containers", "every chart drawn")
+MILESTONES_JS = """(() => {
+  const ms = window.__lhMilestones = {};
+  const mark = (name, reached) => { if (reached && !(name in ms)) ms[name] = performance.now(); };
+  const tick = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    const title = document.querySelector('[data-testid="stMain"] h1');
+    const charts = [...document.querySelectorAll('[data-testid="stMain"] .stBidiComponent')];
+    mark('app shell', app);
+    mark('title', title);
+    mark('script run over', title && app.dataset.testScriptState === 'notRunning');
+    mark('chart containers', charts.length);
+    mark('every chart drawn', charts.length && charts.every(c => c.querySelector('.lh-plotly .main-svg')));
+    if (performance.now() < 60000 && !('every chart drawn' in ms)) requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+})()"""
+
+
 def _switch(page, title: str) -> float:
     """Click the page's link in the sidebar and time the in-app page change (no reload, Streamlit's own navigation):
     until the server says the script run finished and that page is drawn."""
@@ -215,11 +236,14 @@ def _switch(page, title: str) -> float:
     return time.perf_counter() - started
 
 
-def _visits(browser, url: str, other: tuple[str, str] | None, visits: int, title: str = "") -> dict[str, list[float]]:
+def _visits(browser, url: str, other: tuple[str, str] | None, visits: int,
+            title: str = "") -> tuple[dict[str, list[float]], dict[str, list[float]]]:  # fmt: skip
     """Per visit: cold (a new browser with an empty cache; no query result cached: "Refresh now" clicked on the
     `other` page (url, title) first), warm (the same browser again, results cached), refresh (the "Refresh now"
-    button) and switch (to the other page and back through the sidebar's links; the time back is counted)."""
+    button) and switch (to the other page and back through the sidebar's links; the time back is counted). Also the
+    cold visits' MILESTONES (s), each where it was seen."""
     out: dict[str, list[float]] = {"cold": [], "warm": [], "refresh": [], "switch": []}
+    steps: dict[str, list[float]] = {name: [] for name in MILESTONES}
     for _ in range(visits):
         if other is not None:
             helper_context = browser.new_context()
@@ -230,9 +254,12 @@ def _visits(browser, url: str, other: tuple[str, str] | None, visits: int, title
             finally:
                 helper_context.close()
         context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.add_init_script(MILESTONES_JS)
         try:
             page = _watch(context.new_page())
             out["cold"].append(_open(page, url))
+            for name, at_ms in page.evaluate("() => window.__lhMilestones || {}").items():
+                steps[name].append(at_ms / 1000)
             out["warm"].append(_open(page, url))
             if other is not None:
                 out["refresh"].append(_refresh(page))
@@ -240,7 +267,7 @@ def _visits(browser, url: str, other: tuple[str, str] | None, visits: int, title
                 out["switch"].append(_switch(page, title))
         finally:
             context.close()
-    return out
+    return out, steps
 
 
 def browser_report(root: Path, work: Path, visits: int) -> bool:
@@ -272,6 +299,7 @@ def browser_report(root: Path, work: Path, visits: int) -> bool:
         print(f"{name:<24} {' '.join(f'{c:>14}' for c in cells)}  {verdict}")
         return worst < PAGE_TARGET_S or not judged
 
+    steps: dict[str, dict[str, list[float]]] = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(ensure_chromium()), args=CHROMIUM_ARGS)
         try:
@@ -284,15 +312,22 @@ def browser_report(root: Path, work: Path, visits: int) -> bool:
                 first.context.close()
                 for i, spec in enumerate(PAGES):
                     other = PAGES[(i + 1) % len(PAGES)]
-                    figures = _visits(browser, f"{url}/{spec.url}", (f"{url}/{other.url}", other.title), visits,
-                                      spec.title)  # fmt: skip
+                    figures, steps[spec.title] = _visits(
+                        browser, f"{url}/{spec.url}", (f"{url}/{other.url}", other.title), visits, spec.title
+                    )
                     ok &= row(spec.title, figures, judged=True)
             with streamlit_server({}, work / "streamlit-empty.log", app=empty) as url:
                 _visits(browser, url, None, 1)  # the server's first session pays Streamlit's imports
-                row("empty Streamlit page", _visits(browser, url, None, visits), judged=False)
+                figures, steps["empty Streamlit page"] = _visits(browser, url, None, visits)
+                row("empty Streamlit page", figures, judged=False)
         finally:
             browser.close()
     print(f"({_load()})")
+    print("\nwhere a cold visit goes: when each step was first seen, s after navigation started (median)")
+    print(f"{'page':<24} " + " ".join(f"{name:>18}" for name in MILESTONES))
+    for name, seen in steps.items():
+        print(f"{name:<24} " + " ".join(f"{statistics.median(seen[m]):18.2f}" if seen[m] else f"{'–':>18}"
+                                        for m in MILESTONES))  # fmt: skip
     return ok
 
 

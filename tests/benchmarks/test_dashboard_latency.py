@@ -1,5 +1,6 @@
 """The dashboard benchmark end to end on a small gold layer: every page is timed in Chromium cold, warm, on "Refresh
-now" and when reached through the sidebar's link. It checks that each measure ran, never how fast it was."""
+now" and when reached through the sidebar's link, with the steps of a cold visit. It checks that each measure ran,
+never how fast it was."""
 
 from __future__ import annotations
 
@@ -19,3 +20,9 @@ def test_every_page_is_timed_cold_warm_on_refresh_and_on_a_switch(tmp_path: Path
     for spec in PAGES:
         assert re.search(rf"^{re.escape(spec.title)}\s{{2,}}{FIGURE * 4}\s+(ok|MISSED)$", out, re.M), (spec.title, out)
     assert re.search(rf"^empty Streamlit page\s+{FIGURE * 2}\s+–\s+–\s+baseline$", out, re.M), out
+
+    steps = out[out.index("where a cold visit goes") :]
+    for spec in PAGES:  # app shell, title, script run over; then the charts, where the page always draws some
+        cells = r"(\s+\d+\.\d\d){5}" if spec.charts else r"(\s+\d+\.\d\d){3}\s+(\S+)\s+(\S+)"
+        assert re.search(rf"^{re.escape(spec.title)}{cells}$", steps, re.M), (spec.title, steps)
+    assert re.search(r"^empty Streamlit page(\s+\d+\.\d\d){3}\s+–\s+–$", steps, re.M), steps
