@@ -80,9 +80,12 @@ def down(args: argparse.Namespace, settings: Settings) -> int:
     from simulator import control
 
     for name, svc in services(settings).items():
-        if name == "pipeline-stream" and svc.pid() is not None:
-            print(f"{name}: stopping after its current round (up to a minute)", flush=True)
-        print(f"{name}: {'stopped' if svc.stop() else 'not running'}")
+        timeout = 60.0
+        if name == "pipeline-stream":  # a stage of a cold JVM's first rounds can take most of a minute
+            timeout = 150.0
+            if svc.pid() is not None:
+                print(f"{name}: stopping after its current stage (up to {timeout:.0f} s)", flush=True)
+        print(f"{name}: {'stopped' if svc.stop(timeout=timeout) else 'not running'}")
     print(f"simulator: {'stopped' if control.stop(settings) else 'not running'}")
     if settings.kafka_external:
         print("kafka: external cluster (KAFKA_BOOTSTRAP_SERVERS), left alone")

@@ -118,10 +118,11 @@ def run_stream(lh: Lakehouse, stages: tuple[str, ...] = STAGES, stop: threading.
         while not stop.is_set():
             if kafka_query is not None and not kafka_query.isActive:
                 raise kafka_query.exception() or RuntimeError("the Kafka ingest stream stopped")
-            if "bronze" in stages:
+            # a stop asked for during a stage ends the round after that stage: the next start goes on from there
+            if "bronze" in stages and not stop.is_set():
                 run_stage(lh, "bronze", "stream", ingest_sources, record_empty=False)
             for stage in ("silver", "gold"):
-                if stage in stages:
+                if stage in stages and not stop.is_set():
                     run_stage(lh, stage, "stream", record_empty=False)
             stop.wait(interval_seconds)
     finally:
