@@ -72,6 +72,7 @@ class Service:
 
     name: str
     run_dir: Path
+    stop_timeout: float = 60.0  # how long `stop` waits for the process to stop on its own
 
     @property
     def pid_file(self) -> Path:
@@ -98,17 +99,18 @@ class Service:
         log.info("%s started (pid %d), log: %s", self.name, proc.pid, self.log_file)
         return proc.pid
 
-    def stop(self, timeout: float = 60.0, grace: float = 10.0) -> bool:
+    def stop(self, timeout: float | None = None, grace: float = 10.0) -> bool:
         """Stop the process and everything it started; False if it was not running.
 
-        SIGTERM goes to the process alone first, and it gets `timeout` seconds to stop on its own: the pipeline then
-        finishes its round and stops Spark itself, so no write is cut off mid-way (signalling the whole group would
-        kill the JVM and Spark's Python workers under it). What is left of its process group then gets SIGTERM and
-        `grace` seconds, then SIGKILL."""
+        SIGTERM goes to the process alone first, and it gets `timeout` seconds (default: its `stop_timeout`) to stop
+        on its own: the pipeline then finishes the stage it is in and stops Spark itself, so no write is cut off
+        mid-way (signalling the whole group would kill the JVM and Spark's Python workers under it). What is left of
+        its process group then gets SIGTERM and `grace` seconds, then SIGKILL."""
         pid = self.pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
+        timeout = self.stop_timeout if timeout is None else timeout
         _signal(pid, signal.SIGTERM)
         if not _wait(lambda: pid_alive(pid), timeout, reap_pid=pid):
             log.warning("%s did not stop within %.0fs; stopping its whole process group", self.name, timeout)

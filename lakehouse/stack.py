@@ -21,7 +21,9 @@ APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
 
 def services(settings: Settings) -> dict[str, Service]:
     run_dir = settings.data_dir / "run"
-    return {name: Service(name, run_dir) for name in ("pipeline-stream", "dashboard")}
+    # the pipeline stops after the stage it is in, and a stage of a cold JVM's first rounds can take most of a minute
+    return {"pipeline-stream": Service("pipeline-stream", run_dir, stop_timeout=150.0),
+            "dashboard": Service("dashboard", run_dir)}  # fmt: skip
 
 
 def _wait_http(url: str, timeout: float) -> bool:
@@ -80,12 +82,9 @@ def down(args: argparse.Namespace, settings: Settings) -> int:
     from simulator import control
 
     for name, svc in services(settings).items():
-        timeout = 60.0
-        if name == "pipeline-stream":  # a stage of a cold JVM's first rounds can take most of a minute
-            timeout = 150.0
-            if svc.pid() is not None:
-                print(f"{name}: stopping after its current stage (up to {timeout:.0f} s)", flush=True)
-        print(f"{name}: {'stopped' if svc.stop(timeout=timeout) else 'not running'}")
+        if name == "pipeline-stream" and svc.pid() is not None:
+            print(f"{name}: stopping after its current stage (up to {svc.stop_timeout:.0f} s)", flush=True)
+        print(f"{name}: {'stopped' if svc.stop() else 'not running'}")
     print(f"simulator: {'stopped' if control.stop(settings) else 'not running'}")
     if settings.kafka_external:
         print("kafka: external cluster (KAFKA_BOOTSTRAP_SERVERS), left alone")

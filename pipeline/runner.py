@@ -119,7 +119,7 @@ def run_stream(lh: Lakehouse, stages: tuple[str, ...] = STAGES, stop: threading.
             if kafka_query is not None and not kafka_query.isActive:
                 raise kafka_query.exception() or RuntimeError("the Kafka ingest stream stopped")
             # a stop asked for during a stage ends the round after that stage: the next start goes on from there
-            if "bronze" in stages and not stop.is_set():
+            if "bronze" in stages:
                 run_stage(lh, "bronze", "stream", ingest_sources, record_empty=False)
             for stage in ("silver", "gold"):
                 if stage in stages and not stop.is_set():
