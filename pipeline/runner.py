@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -102,7 +103,8 @@ def run_batch(lh: Lakehouse, stages: tuple[str, ...] = STAGES) -> dict[str, int]
 
 def run_stream(lh: Lakehouse, stages: tuple[str, ...] = STAGES, stop: threading.Event | None = None,
                interval_seconds: float = 2.0) -> None:  # fmt: skip
-    """Kafka -> bronze as a continuous stream; the database, silver and gold in incremental rounds until `stop`."""
+    """Kafka -> bronze as a continuous stream; the database, silver and gold in incremental rounds until `stop`, one
+    round every `interval_seconds` (the next at once when a round took longer)."""
     stop = stop or threading.Event()
     setup(lh, "stream")
     kafka: list = []  # the continuous Kafka -> bronze query, once started
@@ -116,6 +118,7 @@ def run_stream(lh: Lakehouse, stages: tuple[str, ...] = STAGES, stop: threading.
     kafka_query = kafka[0] if kafka else None
     try:
         while not stop.is_set():
+            began = time.monotonic()
             if kafka_query is not None and not kafka_query.isActive:
                 raise kafka_query.exception() or RuntimeError("the Kafka ingest stream stopped")
             # a stop asked for during a stage ends the round after that stage: the next start goes on from there
@@ -124,7 +127,9 @@ def run_stream(lh: Lakehouse, stages: tuple[str, ...] = STAGES, stop: threading.
             for stage in ("silver", "gold"):
                 if stage in stages and not stop.is_set():
                     run_stage(lh, stage, "stream", record_empty=False)
-            stop.wait(interval_seconds)
+            # rounds start every interval, or at once when a round took longer (a processing-time trigger): input
+            # that arrived during a long round waits for no pause on top of it
+            stop.wait(max(0.0, interval_seconds - (time.monotonic() - began)))
     finally:
         if kafka_query is not None and kafka_query.isActive:
             kafka_query.stop()
