@@ -157,12 +157,13 @@ def build_from_kafka(lh: Lakehouse) -> int:
     kinds = {lh.settings.topic(kind): kind for kind in TOPIC_ROUTES}
 
     def upsert_from_kafka(batch: DataFrame, batch_id: int) -> None:
-        # the batch is read once (so the query's input row count is right); checking is cheap enough for the
-        # quarantine and each topic's writer to check their own rows again rather than share a cached copy
+        # the batch is read once (so the query's input row count is right), and each topic's rows are checked once:
+        # the quarantine and the topic's writer share them (checking is most of a record's cost)
         batch = batch.where(F.col("topic").isin(*kinds)).select("topic", "value", "partition", "offset").persist()
+        rows: dict[str, DataFrame] = {}
         try:
             topics = [r.topic for r in batch.select("topic").distinct().collect()]
-            rows = {kinds[t]: batch.where(F.col("topic") == t).transform(checked(kinds[t])) for t in topics}
+            rows = {kinds[t]: batch.where(F.col("topic") == t).transform(checked(kinds[t])).persist() for t in topics}
 
             def quarantine(lh: Lakehouse) -> int:
                 bad = reduce(DataFrame.unionByName, [quarantined(rows[k], lh.settings.topic(k)) for k in rows])
@@ -179,6 +180,8 @@ def build_from_kafka(lh: Lakehouse) -> int:
             if rows:  # each topic writes its own tables, the quarantine its own append: side by side
                 run_parallel(lh, quarantine, *[write(kind) for kind in rows])
         finally:
+            for checked_rows in rows.values():
+                checked_rows.unpersist()
             batch.unpersist()
 
     return run_available_now(lh, name, lambda: lh.read_stream(KAFKA_MULTIPLEX_BZ), inputs=(KAFKA_MULTIPLEX_BZ,),
