@@ -152,6 +152,16 @@ def run_stream(lh: Lakehouse, stages: tuple[str, ...] = STAGES, stop: threading.
             # that arrived during a long round waits for no pause on top of it
             stop.wait(max(0.0, interval_seconds - (time.monotonic() - began)))
     finally:
-        if kafka_query is not None and kafka_query.isActive:
-            kafka_query.stop()
+        if kafka_query is not None:
+            stop_between_batches(kafka_query)
         log.info("pipeline stream stopped")
+
+
+def stop_between_batches(query, wait_seconds: float = 30.0, poll_seconds: float = 0.1) -> None:
+    """Stop a continuous query once its micro-batch in flight, if any, is over (at most `wait_seconds`): a stop in
+    the middle of one cancels its append (harmless, it runs again after a restart, but it logs a traceback)."""
+    deadline = time.monotonic() + wait_seconds
+    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(poll_seconds)
+    if query.isActive:
+        query.stop()

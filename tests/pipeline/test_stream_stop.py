@@ -59,3 +59,38 @@ def test_the_next_round_starts_one_interval_after_the_last_began_or_at_once(monk
     monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
     runner.run_stream(object(), ("silver", "gold"), stop, interval_seconds=2.0)
     assert stop.pauses == [pytest.approx(pause)] * 3
+
+
+class _Query:
+    """A stand-in for the Kafka ingest's StreamingQuery: a micro-batch is in flight for the first `busy` looks at its
+    status; records when it was stopped."""
+
+    def __init__(self, busy: int) -> None:
+        self.busy = busy
+        self.looks = 0
+        self.stopped_after: int | None = None
+
+    @property
+    def isActive(self) -> bool:  # noqa: N802 - StreamingQuery's name
+        return self.stopped_after is None
+
+    @property
+    def status(self) -> dict:
+        self.looks += 1
+        return {"isTriggerActive": self.looks <= self.busy}
+
+    def stop(self) -> None:
+        self.stopped_after = self.looks
+
+
+@pytest.mark.parametrize("busy", [0, 3])
+def test_the_kafka_query_is_stopped_between_micro_batches(busy: int) -> None:
+    query = _Query(busy)
+    runner.stop_between_batches(query, poll_seconds=0)
+    assert query.stopped_after == busy + 1  # after the first look that found no micro-batch in flight
+
+
+def test_a_micro_batch_that_never_ends_does_not_hold_the_stop_forever() -> None:
+    query = _Query(busy=10**9)
+    runner.stop_between_batches(query, wait_seconds=0.05, poll_seconds=0)
+    assert query.stopped_after is not None
