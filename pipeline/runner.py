@@ -8,13 +8,14 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 
 from pipeline.bronze import ingest_sources, run_bronze, start_kafka_ingest
 from pipeline.errors import PipelineError
 from pipeline.gold import run_gold
 from pipeline.silver import run_silver
 from pipeline.storage import Lakehouse
-from pipeline.streams import Trigger, run_parallel
+from pipeline.streams import Trigger, run_parallel, stop_between_batches
 from pipeline.tables import ALL_TABLES, PIPELINE_RUNS, QUARANTINE, Table
 
 log = logging.getLogger(__name__)
@@ -38,40 +39,26 @@ def check_writable(lh: Lakehouse) -> None:
             raise PipelineError(f"the lakehouse at {root} is not writable: {exc.strerror or exc}") from exc
 
 
-def _create(lh: Lakehouse, table: Table) -> None:
+def _create(lh: Lakehouse, table: Table) -> int:
     try:
         lh.ensure(table)
+        return 0
     except Exception as exc:  # noqa: BLE001 - Spark's error, reduced to one line a user can act on
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise PipelineError(f"cannot create {table.full_name} at {lh.location(table)}: {first}") from exc
 
 
-CREATE_THREADS = 4
-
-
 def create_tables(lh: Lakehouse) -> int:
     """Every table of the contract that does not exist yet, created empty (idempotent). A create is a few hundred
-    milliseconds of the driver's own work (planning, the first commit), so local tables are created in a few threads
-    side by side."""
+    milliseconds of the driver's own work (planning, the first commit), so local tables are created side by side, a
+    thread each; run_parallel raises the first failure in the contract's order. A catalog's go one at a time (their
+    schemas are created on the way)."""
     missing = [t for t in ALL_TABLES if lh.settings.catalog or lh.version(t) is None]
-    failed: dict[Table, PipelineError] = {}
-
-    def create_all(tables: list[Table]) -> Callable[[Lakehouse], int]:
-        def create(lh: Lakehouse) -> int:
-            for table in tables:
-                try:
-                    _create(lh, table)
-                except PipelineError as exc:
-                    failed[table] = exc
-            return 0
-
-        return create
-
-    threads = 1 if lh.settings.catalog else min(CREATE_THREADS, len(missing))  # a catalog's schemas: one at a time
-    run_parallel(lh, *[create_all(missing[i::threads]) for i in range(threads)])
-    if failed:  # the first in the contract's order, whichever thread met it first
-        raise next(failed[t] for t in missing if t in failed)
-    return 0
+    if lh.settings.catalog:
+        for table in missing:
+            _create(lh, table)
+        return 0
+    return run_parallel(lh, *[partial(_create, table=t) for t in missing])
 
 
 def setup(lh: Lakehouse, mode: str = "batch") -> None:
@@ -155,13 +142,3 @@ def run_stream(lh: Lakehouse, stages: tuple[str, ...] = STAGES, stop: threading.
         if kafka_query is not None:
             stop_between_batches(kafka_query)
         log.info("pipeline stream stopped")
-
-
-def stop_between_batches(query, wait_seconds: float = 30.0, poll_seconds: float = 0.1) -> None:
-    """Stop a continuous query once its micro-batch in flight, if any, is over (at most `wait_seconds`): a stop in
-    the middle of one cancels its append (harmless, it runs again after a restart, but it logs a traceback)."""
-    deadline = time.monotonic() + wait_seconds
-    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
-        time.sleep(poll_seconds)
-    if query.isActive:
-        query.stop()

@@ -111,3 +111,13 @@ def run_parallel(lh: Lakehouse, *steps: Callable[[Lakehouse], int]) -> int:
         if isinstance(result, BaseException):
             raise result
     return sum(results)  # type: ignore[arg-type]
+
+
+def stop_between_batches(query: StreamingQuery, wait_seconds: float = 30.0, poll_seconds: float = 0.1) -> None:
+    """Stop a continuous query once its micro-batch in flight, if any, is over (at most `wait_seconds`): a stop in
+    the middle of one cancels its append (harmless, it runs again after a restart, but it logs a traceback)."""
+    deadline = time.monotonic() + wait_seconds
+    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(poll_seconds)
+    if query.isActive:
+        query.stop()

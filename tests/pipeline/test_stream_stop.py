@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from pipeline import runner
+from pipeline.streams import stop_between_batches
 
 
 @pytest.mark.parametrize("stop_during", ["silver", "gold"])
@@ -86,11 +87,11 @@ class _Query:
 @pytest.mark.parametrize("busy", [0, 3])
 def test_the_kafka_query_is_stopped_between_micro_batches(busy: int) -> None:
     query = _Query(busy)
-    runner.stop_between_batches(query, poll_seconds=0)
+    stop_between_batches(query, poll_seconds=0)
     assert query.stopped_after == busy + 1  # after the first look that found no micro-batch in flight
 
 
 def test_a_micro_batch_that_never_ends_does_not_hold_the_stop_forever() -> None:
     query = _Query(busy=10**9)
-    runner.stop_between_batches(query, wait_seconds=0.05, poll_seconds=0)
+    stop_between_batches(query, wait_seconds=0.05, poll_seconds=0)
     assert query.stopped_after is not None
