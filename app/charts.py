@@ -2,15 +2,24 @@
 
 Figures are built from graph_objects traces with an explicit small layout: plotly.express and the default template
 cost a page a tenth of a second or more each, on every run, for nothing the dashboard shows.
+
+Every figure uses only the trace types of plotly.js's basic bundle (`app.plotly_js.TRACE_TYPES`: bars, lines, pies),
+the smallest the browser has to load and evaluate before any chart of a page draws. Heat maps (`_heat_map`) are drawn
+as plotly's heatmap trace draws them, as an image of the cells, but made here.
 """
 
 from __future__ import annotations
 
+import base64
+import struct
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import get_colorscale, unlabel_rgb
 
 from app.gender import GENDER_GROUPS
 
@@ -85,16 +94,106 @@ def session_readings(df: pd.DataFrame, title: str) -> go.Figure:
     return _figure(line, title, yaxis=_axis("BPM"))
 
 
+HEAT_SCALE = get_colorscale("Blues")  # light to dark, the scale every heat map of the dashboard uses
+MAX_IMAGE_SIDE = 2048  # pixels: a heat map's image is at most this wide or high, whatever the number of cells
+
+
+def _rgba(z: np.ndarray) -> np.ndarray:
+    """Colour of every cell on HEAT_SCALE over the data's range (as a heatmap trace colours it); NaN is transparent."""
+    stops = np.array([s for s, _ in HEAT_SCALE])
+    rgb = np.array([unlabel_rgb(c) for _, c in HEAT_SCALE], dtype=float)
+    finite = np.isfinite(z)
+    low, high = (float(z[finite].min()), float(z[finite].max())) if finite.any() else (0.0, 0.0)
+    t = np.where(finite, (np.nan_to_num(z, nan=low) - low) / (high - low) if high > low else 0.0, 0.0)
+    out = np.zeros((*z.shape, 4), dtype=np.uint8)
+    for channel in range(3):
+        out[..., channel] = np.rint(np.interp(t, stops, rgb[:, channel]))
+    out[..., 3] = np.where(finite, 255, 0)
+    return out
+
+
+def _png(rgba: np.ndarray) -> bytes:
+    """An 8-bit RGBA PNG of the array (rows top to bottom)."""
+    height, width, _ = rgba.shape
+    raw = b"".join(b"\x00" + row.tobytes() for row in rgba)  # filter type 0 per row
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def _heat_map(
+    z: np.ndarray,
+    x: Sequence[float],
+    y: Sequence[float],
+    *,
+    dx: float,
+    dy: float,
+    scale: str,
+    hover: str,
+    labels: Sequence[str] | None = None,
+    dates: bool = False,
+    rows_down: bool = False,
+) -> dict[str, Any]:
+    """A heat map over a regular grid: z[i, j] is the cell centred on (x[j], y[i]), dx by dy (x in epoch ms when
+    `dates`); NaN cells stay blank. Drawn the way plotly's heatmap trace draws one, as an image of the cells, here made
+    on the server, so that the browser needs no more than plotly.js's basic bundle: the image under the axes, an
+    invisible line through the cell centres for the hover, and a colour bar. `hover` may use %{x},
+    %{customdata[0]} (the value) and %{customdata[1]} (the row's label from `labels`, else its y). Rows run up the y
+    axis, or down it when `rows_down` (an axis with autorange "reversed"). Returns the figure's traces and layout."""
+    z = np.asarray(z, dtype=float)
+    rows, cols = z.shape
+    per_cell = max(1, min(16, MAX_IMAGE_SIDE // max(rows, cols, 1)))  # crisp cells where the browser scales it
+    top_first = z if rows_down else z[::-1]
+    pixels = np.repeat(np.repeat(_rgba(top_first), per_cell, axis=0), per_cell, axis=1)
+    left, right = x[0] - dx / 2, x[-1] + dx / 2
+    low, high = y[0] - dy / 2, y[-1] + dy / 2
+
+    def at(v: float) -> Any:
+        return pd.Timestamp(v, unit="ms").isoformat() if dates else v
+
+    image = {"source": "data:image/png;base64," + base64.b64encode(_png(pixels)).decode(), "xref": "x", "yref": "y",
+             "x": at(left), "y": low if rows_down else high, "sizex": right - left, "sizey": high - low,
+             "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": "below"}  # fmt: skip
+    i, j = np.nonzero(np.isfinite(z))
+    names = labels if labels is not None else list(y)
+    cells = list(zip(i, j, strict=True))
+    centres = go.Scatter(x=[at(x[c]) for _, c in cells], y=[y[r] for r, _ in cells], mode="lines",
+                         line={"width": 0, "color": "rgba(0,0,0,0)"}, hovertemplate=hover + "<extra></extra>",
+                         customdata=[[z[r, c], names[r]] for r, c in cells], showlegend=False)  # fmt: skip
+    finite = z[np.isfinite(z)]
+    bounds = [float(finite.min()), float(finite.max())] if finite.size else [0.0, 0.0]
+    colour_bar = go.Scatter(x=[at(x[0])] * 2, y=[y[0]] * 2, mode="markers", hoverinfo="skip", showlegend=False,
+                            marker={"color": bounds, "colorscale": HEAT_SCALE, "showscale": True, "opacity": 0,
+                                    "colorbar": {"title": {"text": scale}}})  # fmt: skip
+    return {"traces": [centres, colour_bar], "image": image, "x_range": [at(left), at(right)],
+            "y_range": [high, low] if rows_down else [low, high]}  # fmt: skip
+
+
+def _rows_axis(labels: Sequence[str], y_range: list[float]) -> Mapping[str, Any]:
+    """A y axis of named rows 0, 1, ... from the top, for a `_heat_map` drawn at those positions."""
+    return {"tickvals": list(range(len(labels))), "ticktext": list(labels), "range": y_range, "showgrid": False,
+            "zeroline": False}  # fmt: skip
+
+
 def visits_per_day(df: pd.DataFrame) -> go.Figure:
-    """Visits per day and gym as one heatmap: a dozen gyms over a month stay readable, and it is one image to draw."""
+    """Visits per day and gym as one heat map: a dozen gyms over a month stay readable. A day without visits is 0."""
     table = df.assign(gym=df["gym"].map(_gym_label)).pivot_table(index="gym", columns="day", values="visits",
                                                                  aggfunc="sum", fill_value=0)  # fmt: skip
     table = table.reindex(sorted(table.index, key=lambda g: (g == "unknown", len(g), g)))
-    heat = go.Heatmap(z=table.to_numpy(), x=[pd.Timestamp(d) for d in table.columns], y=list(table.index),
-                      colorscale="Blues", colorbar={"title": {"text": "visits"}},
-                      hovertemplate="%{y}, %{x|%a %Y-%m-%d}: %{z:,} visits<extra></extra>")  # fmt: skip
-    return _figure(heat, "Visits per day and gym", xaxis=_day_axis(list(table.columns)),
-                   yaxis={"autorange": "reversed", "type": "category"})  # fmt: skip
+    if table.empty:
+        return _figure([], "Visits per day and gym")
+    days = pd.date_range(min(table.columns), max(table.columns), freq="D")
+    table = table.reindex(columns=[d.date() for d in days], fill_value=0)
+    gyms = list(table.index)
+    heat = _heat_map(table.to_numpy(dtype=float), [d.value // 1_000_000 for d in days], list(range(len(gyms))),
+                     dx=DAY_MS, dy=1, scale="visits", labels=gyms, dates=True, rows_down=True,
+                     hover="%{customdata[1]}, %{x|%a %Y-%m-%d}: %{customdata[0]:,} visits")  # fmt: skip
+    return _figure(heat["traces"], "Visits per day and gym", images=[heat["image"]],
+                   xaxis={**_day_axis(list(table.columns)), "range": heat["x_range"], "showgrid": False},
+                   yaxis=_rows_axis(gyms, heat["y_range"]))  # fmt: skip
 
 
 def visits_per_gym(df: pd.DataFrame) -> go.Figure:
@@ -122,30 +221,34 @@ def occupancy_matrix(df: pd.DataFrame) -> pd.DataFrame:
 
 def occupancy_heatmap(df: pd.DataFrame) -> go.Figure:
     matrix = occupancy_matrix(df)
-    heat = go.Heatmap(z=matrix.to_numpy(), x=list(matrix.columns), y=list(matrix.index), colorscale="Blues",
-                      colorbar={"title": {"text": "avg present"}},
-                      hovertemplate="%{y} %{x}:00: %{z:.1f} present on average<extra></extra>")  # fmt: skip
-    return _figure(heat, "Occupancy: average members present by hour and weekday",
-                   xaxis=_axis("hour of day", dtick=2), yaxis={"autorange": "reversed"})  # fmt: skip
+    heat = _heat_map(matrix.to_numpy(dtype=float), list(matrix.columns), list(range(len(matrix.index))), dx=1, dy=1,
+                     scale="avg present", labels=list(matrix.index), rows_down=True,
+                     hover="%{customdata[1]} %{x}:00: %{customdata[0]:.1f} present on average")  # fmt: skip
+    return _figure(heat["traces"], "Occupancy: average members present by hour and weekday", images=[heat["image"]],
+                   xaxis=_axis("hour of day", dtick=2, range=heat["x_range"], showgrid=False, zeroline=False),
+                   yaxis=_rows_axis(list(matrix.index), heat["y_range"]))  # fmt: skip
 
 
 def minutes_density(df: pd.DataFrame, bin_minutes: int) -> go.Figure:
     """How much of a visit is exercise: finished visits per (minutes in gym, minutes exercising) cell."""
-    table = df.pivot_table(index="exercising_bin", columns="in_gym_bin", values="visits", aggfunc="sum")
-    heat = go.Heatmap(
-        z=table.to_numpy(),
-        x=[c + bin_minutes / 2 for c in table.columns],
-        y=[r + bin_minutes / 2 for r in table.index],
-        colorscale="Blues",
-        colorbar={"title": {"text": "visits"}},
-        hovertemplate="%{z:,} visits: %{x:.0f} min in gym, %{y:.0f} min exercising<extra></extra>",
-    )
-    top = float(max(max(table.columns, default=0), max(table.index, default=0), 0) + bin_minutes)
+    top = float(max(df["in_gym_bin"].max(), df["exercising_bin"].max(), 0) + bin_minutes) if len(df) else bin_minutes
     diagonal = go.Scatter(x=[0, top], y=[0, top], mode="lines", line={"dash": "dot", "color": "grey"},
                           name="all exercise", hoverinfo="skip")  # fmt: skip
-    return _figure([heat, diagonal], "Minutes in gym against minutes exercising (finished visits)",
-                   xaxis=_axis("minutes in gym", range=[0, top]), yaxis=_axis("minutes exercising", range=[0, top]),
-                   showlegend=False)  # fmt: skip
+    traces: list[go.Scatter] = []
+    images = []
+    if len(df):
+        xs = np.arange(df["in_gym_bin"].min(), df["in_gym_bin"].max() + bin_minutes, bin_minutes)
+        ys = np.arange(df["exercising_bin"].min(), df["exercising_bin"].max() + bin_minutes, bin_minutes)
+        table = df.pivot_table(index="exercising_bin", columns="in_gym_bin", values="visits", aggfunc="sum")
+        z = table.reindex(index=ys, columns=xs).to_numpy(dtype=float)  # NaN: no visit in the cell, left blank
+        half = bin_minutes / 2
+        hover = "%{customdata[0]:,} visits: %{x:.0f} min in gym, %{customdata[1]:.0f} min exercising"
+        heat = _heat_map(z, list(xs + half), list(ys + half), dx=bin_minutes, dy=bin_minutes, scale="visits",
+                         hover=hover)  # fmt: skip
+        traces, images = heat["traces"], [heat["image"]]
+    return _figure([*traces, diagonal], "Minutes in gym against minutes exercising (finished visits)", images=images,
+                   xaxis=_axis("minutes in gym", range=[0, top], showgrid=False),
+                   yaxis=_axis("minutes exercising", range=[0, top], showgrid=False), showlegend=False)  # fmt: skip
 
 
 def exercising_share(df: pd.DataFrame) -> go.Figure:

@@ -1,13 +1,17 @@
-"""Charts drawn by plotly.js's cartesian bundle inside the page, instead of Streamlit's own plotly element.
+"""Charts drawn by plotly.js's basic bundle inside the page, instead of Streamlit's own plotly element.
 
 Streamlit's `st.plotly_chart` loads the whole of plotly.js (4.7 MB: maps, 3-D, every trace type) and evaluates it on
-every new page load, which was most of the time a dashboard page took to draw. Every chart here is a bar, a line or a
-heat map, which plotly.js's cartesian bundle (1.5 MB) draws the same. `chart` mounts it as a Streamlit custom component
-(`st.components.v2`, in the page's DOM, no iframe) that loads the bundle once from the app's static files.
+every new page load, which was most of the time a dashboard page took to draw. Every chart here is drawn with bars and
+lines (app/charts.py; its heat maps are bar cells), which plotly.js's basic bundle (1.2 MB: bars, lines, pies) draws
+the same. Its evaluation is on the critical path of a page's first draw: in a new browser it takes about half the time
+of the cartesian bundle's (1.5 MB, which adds heat maps, box plots, histograms and contours). `chart` mounts it as a
+Streamlit custom component (`st.components.v2`, in the page's DOM, no iframe) that loads the bundle once from the
+app's static files.
 
 The bundle comes from the npm registry, pinned to the plotly.js version that the `plotly` Python package carries and
 checked against the registry's sha512. `./dev` fetches it once (`python -m app.plotly_js`); it is not kept in git.
-Where it is missing (a deployment without it), `chart` falls back to `st.plotly_chart`, so a page always draws.
+Where it is missing (a deployment without it), or a figure needs a trace type it lacks, `chart` falls back to
+`st.plotly_chart`, so a page always draws.
 """
 
 from __future__ import annotations
@@ -31,11 +35,13 @@ import streamlit as st
 log = logging.getLogger(__name__)
 
 VERSION = "4.1.1"  # plotly.js of the plotly==7.1.0 Python package
-URL = f"https://registry.npmjs.org/plotly.js-cartesian-dist-min/-/plotly.js-cartesian-dist-min-{VERSION}.tgz"
-SHA512 = "o8GrFeusncwBIxbBynRJpY4pkgVB6caM+JLpwrLYbbsO7dZ8FJ+SVN2Fr+L7kiG/Z6w4P5O0Jus/Qr5EefHVeg=="  # npm "integrity"
+URL = f"https://registry.npmjs.org/plotly.js-basic-dist-min/-/plotly.js-basic-dist-min-{VERSION}.tgz"
+SHA512 = "1oNF8PeQx2hv/y7tqEVWKD3JGwn/MGEMQ8mL9HUwsaqG9FGy/OU5FHUHvzqbqxN4mnwZGI9abTiE775C4kkjMQ=="  # npm "integrity"
+MEMBER = "package/plotly-basic.min.js"  # the bundle inside the package
+TRACE_TYPES = frozenset({"scatter", "bar", "pie"})  # what the basic bundle draws (plotly.js's lib/index-basic.js)
 STATIC_DIR = Path(__file__).resolve().parent / "static"  # served at /app/static/ (server.enableStaticServing)
-BUNDLE = STATIC_DIR / f"plotly-cartesian-{VERSION}.min.js"
-LICENSE = STATIC_DIR / f"plotly-cartesian-{VERSION}.LICENSE"
+BUNDLE = STATIC_DIR / f"plotly-basic-{VERSION}.min.js"
+LICENSE = STATIC_DIR / f"plotly-basic-{VERSION}.LICENSE"
 
 # The look of Streamlit's own plotly theme for this app's light theme (.streamlit/config.toml).
 TEMPLATE: dict[str, Any] = {"layout": {
@@ -98,11 +104,14 @@ def fetch(dest: Path = BUNDLE) -> Path:
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
         files = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
     dest.parent.mkdir(parents=True, exist_ok=True)
-    for name, target in (("package/plotly-cartesian.min.js", dest), ("package/LICENSE", LICENSE)):
+    for name, target in ((MEMBER, dest), ("package/LICENSE", LICENSE)):
         with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False) as tmp:
             tmp.write(files[name])
         os.chmod(tmp.name, 0o644)
         os.replace(tmp.name, target)
+    for old in dest.parent.glob("plotly-*"):  # an earlier pin's or bundle's files, which nothing asks for any more
+        if old not in (dest, LICENSE):
+            old.unlink()
     return dest
 
 
@@ -111,9 +120,14 @@ def _template() -> go.layout.Template:
     return go.layout.Template(TEMPLATE)
 
 
+# app.charts draws a heat map as an image of its cells, 16 pixels a side each: scaled without smoothing, cell edges
+# stay sharp at any size.
+_CSS = ".lh-plotly .imagelayer image { image-rendering: pixelated; }"
+
+
 @cache
 def _component():
-    return st.components.v2.component("lakehouse_plotly", js=_JS, isolate_styles=False)
+    return st.components.v2.component("lakehouse_plotly", js=_JS, css=_CSS, isolate_styles=False)
 
 
 def available() -> bool:
@@ -126,9 +140,10 @@ def bundle_url() -> str:
 
 
 def chart(fig: go.Figure, key: str) -> None:
-    """Draw `fig` with the cartesian bundle when it is served, else with `st.plotly_chart`."""
-    if not available():
-        _warn_once()
+    """Draw `fig` with the basic bundle when it is served and has the figure's trace types, else with
+    `st.plotly_chart`."""
+    if not available() or not {trace.type for trace in fig.data} <= TRACE_TYPES:
+        _warn_once(tuple(sorted({trace.type for trace in fig.data} - TRACE_TYPES)))
         st.plotly_chart(fig, key=key)
         return
     fig.layout.template = _template()  # replaces the figure's template ("none" from app.charts), never merges
@@ -143,9 +158,13 @@ def preload() -> None:
 
 
 @cache
-def _warn_once() -> None:
-    log.warning("%s is not served (run `python -m app.plotly_js` and set server.enableStaticServing); charts use "
-                "st.plotly_chart, which loads the whole of plotly.js", BUNDLE)  # fmt: skip
+def _warn_once(missing: tuple[str, ...]) -> None:
+    if missing:
+        log.warning("plotly.js's basic bundle does not draw %s traces; those charts use st.plotly_chart, which loads "
+                    "the whole of plotly.js", ", ".join(missing))  # fmt: skip
+    else:
+        log.warning("%s is not served (run `python -m app.plotly_js` and set server.enableStaticServing); charts use "
+                    "st.plotly_chart, which loads the whole of plotly.js", BUNDLE)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from lakehouse.kafka_broker import create_topics
 from lakehouse.settings import Settings
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-CHARTS = {"workout-bpm": 4, "gym-usage": 5}  # drawn by plotly.js's cartesian bundle (app/plotly_js.py)
+CHARTS = {"workout-bpm": 4, "gym-usage": 5}  # drawn by plotly.js's basic bundle (app/plotly_js.py)
 TRACE_NAMES = "() => [...document.querySelectorAll('.lh-plotly')].map(c => (c.data || []).map(t => t.name))"
 
 
@@ -60,6 +60,12 @@ def test_every_page_draws_and_the_controls_work(server: str) -> None:
             assert page.locator('[data-testid="stPlotlyChart"]').count() == 0, spec.title  # never the 4.7 MB bundle
             if spec.url_path in CHARTS:
                 assert page.locator(".lh-plotly:has(.main-svg)").count() == CHARTS[spec.url_path], spec.title
+            if spec.url_path == "gym-usage":  # its 3 heat maps: an image of the cells each, scaled without smoothing
+                rendering = "i => getComputedStyle(i).imageRendering"
+                assert (
+                    page.eval_on_selector_all(".lh-plotly .imagelayer image", f"a => a.map({rendering})")
+                    == ["pixelated"] * 3
+                )
             page.screenshot(path=str(SCREENSHOTS / f"{spec.url_path}.png"))
 
         # a filter: only women
