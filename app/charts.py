@@ -95,7 +95,7 @@ def session_readings(df: pd.DataFrame, title: str) -> go.Figure:
 
 
 HEAT_SCALE = get_colorscale("Blues")  # light to dark, the scale every heat map of the dashboard uses
-MAX_IMAGE_SIDE = 2048  # pixels: a heat map's image is at most this wide or high, whatever the number of cells
+MAX_IMAGE_SIDE = 1024  # pixels: a heat map's image is at most this wide or high, whatever the number of cells
 
 
 def _rgba(z: np.ndarray) -> np.ndarray:
@@ -140,36 +140,39 @@ def _heat_map(
     """A heat map over a regular grid: z[i, j] is the cell centred on (x[j], y[i]), dx by dy (x in epoch ms when
     `dates`); NaN cells stay blank. Drawn the way plotly's heatmap trace draws one, as an image of the cells, here made
     on the server, so that the browser needs no more than plotly.js's basic bundle: the image under the axes, an
-    invisible line through the cell centres for the hover, and a colour bar. `hover` may use %{x},
-    %{customdata[0]} (the value) and %{customdata[1]} (the row's label from `labels`, else its y). Rows run up the y
-    axis, or down it when `rows_down` (an axis with autorange "reversed"). Returns the figure's traces and layout."""
+    invisible line through the cell centres for the hover, and a colour bar. `hover` may use %{x}, %{customdata} (the
+    value) and %{text} (the row's label from `labels`, else its y). Rows run up the y axis, or down it when
+    `rows_down` (an axis with autorange "reversed"). Returns the figure's traces and layout."""
     z = np.asarray(z, dtype=float)
     rows, cols = z.shape
-    per_cell = max(1, min(16, MAX_IMAGE_SIDE // max(rows, cols, 1)))  # crisp cells where the browser scales it
+    per_cell = max(1, min(16, MAX_IMAGE_SIDE // max(rows, cols, 1)))  # sharp edges where the browser smooths
     top_first = z if rows_down else z[::-1]
     pixels = np.repeat(np.repeat(_rgba(top_first), per_cell, axis=0), per_cell, axis=1)
-    left, right = x[0] - dx / 2, x[-1] + dx / 2
-    low, high = y[0] - dy / 2, y[-1] + dy / 2
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    left, right = xs[0] - dx / 2, xs[-1] + dx / 2
+    low, high = ys[0] - dy / 2, ys[-1] + dy / 2
 
-    def at(v: float) -> Any:
-        return pd.Timestamp(v, unit="ms").isoformat() if dates else v
+    def at(v: np.ndarray) -> np.ndarray:
+        return pd.to_datetime(v, unit="ms").strftime("%Y-%m-%dT%H:%M:%S").to_numpy() if dates else v
 
+    x_range = [v.item() if hasattr(v, "item") else v for v in at(np.array([left, right]))]
     image = {"source": "data:image/png;base64," + base64.b64encode(_png(pixels)).decode(), "xref": "x", "yref": "y",
-             "x": at(left), "y": low if rows_down else high, "sizex": right - left, "sizey": high - low,
-             "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": "below"}  # fmt: skip
+             "x": x_range[0], "y": float(low if rows_down else high), "sizex": float(right - left),
+             "sizey": float(high - low), "xanchor": "left", "yanchor": "top", "sizing": "stretch",
+             "layer": "below"}  # fmt: skip
     i, j = np.nonzero(np.isfinite(z))
-    names = labels if labels is not None else list(y)
-    cells = list(zip(i, j, strict=True))
-    centres = go.Scatter(x=[at(x[c]) for _, c in cells], y=[y[r] for r, _ in cells], mode="lines",
-                         line={"width": 0, "color": "rgba(0,0,0,0)"}, hovertemplate=hover + "<extra></extra>",
-                         customdata=[[z[r, c], names[r]] for r, c in cells], showlegend=False)  # fmt: skip
-    finite = z[np.isfinite(z)]
-    bounds = [float(finite.min()), float(finite.max())] if finite.size else [0.0, 0.0]
-    colour_bar = go.Scatter(x=[at(x[0])] * 2, y=[y[0]] * 2, mode="markers", hoverinfo="skip", showlegend=False,
-                            marker={"color": bounds, "colorscale": HEAT_SCALE, "showscale": True, "opacity": 0,
-                                    "colorbar": {"title": {"text": scale}}})  # fmt: skip
-    return {"traces": [centres, colour_bar], "image": image, "x_range": [at(left), at(right)],
-            "y_range": [high, low] if rows_down else [low, high]}  # fmt: skip
+    names = np.asarray(labels if labels is not None else ys, dtype=object)
+    # plotly.js reads epoch ms on a date axis; 4-byte numbers keep a big grid's JSON small (typed arrays)
+    centres = go.Scatter(x=xs[j], y=ys[i].astype(np.float32), customdata=z[i, j].astype(np.float32), text=names[i],
+                         mode="lines", line={"width": 0, "color": "rgba(0,0,0,0)"},
+                         hovertemplate=hover + "<extra></extra>", showlegend=False)  # fmt: skip
+    bounds = [float(z[i, j].min()), float(z[i, j].max())] if len(i) else [0.0, 0.0]
+    scale_marker = {"color": bounds, "colorscale": HEAT_SCALE, "showscale": True, "opacity": 0,
+                    "colorbar": {"title": {"text": scale}}}  # fmt: skip
+    colour_bar = go.Scatter(x=at(xs[:1]).repeat(2), y=ys[:1].repeat(2), mode="markers", hoverinfo="skip",
+                            showlegend=False, marker=scale_marker)  # fmt: skip
+    y_range = [float(high), float(low)] if rows_down else [float(low), float(high)]
+    return {"traces": [centres, colour_bar], "image": image, "x_range": x_range, "y_range": y_range}
 
 
 def _rows_axis(labels: Sequence[str], y_range: list[float]) -> Mapping[str, Any]:
@@ -190,7 +193,7 @@ def visits_per_day(df: pd.DataFrame) -> go.Figure:
     gyms = list(table.index)
     heat = _heat_map(table.to_numpy(dtype=float), [d.value // 1_000_000 for d in days], list(range(len(gyms))),
                      dx=DAY_MS, dy=1, scale="visits", labels=gyms, dates=True, rows_down=True,
-                     hover="%{customdata[1]}, %{x|%a %Y-%m-%d}: %{customdata[0]:,} visits")  # fmt: skip
+                     hover="%{text}, %{x|%a %Y-%m-%d}: %{customdata:,} visits")  # fmt: skip
     return _figure(heat["traces"], "Visits per day and gym", images=[heat["image"]],
                    xaxis={**_day_axis(list(table.columns)), "range": heat["x_range"], "showgrid": False},
                    yaxis=_rows_axis(gyms, heat["y_range"]))  # fmt: skip
@@ -223,7 +226,7 @@ def occupancy_heatmap(df: pd.DataFrame) -> go.Figure:
     matrix = occupancy_matrix(df)
     heat = _heat_map(matrix.to_numpy(dtype=float), list(matrix.columns), list(range(len(matrix.index))), dx=1, dy=1,
                      scale="avg present", labels=list(matrix.index), rows_down=True,
-                     hover="%{customdata[1]} %{x}:00: %{customdata[0]:.1f} present on average")  # fmt: skip
+                     hover="%{text} %{x}:00: %{customdata:.1f} present on average")  # fmt: skip
     return _figure(heat["traces"], "Occupancy: average members present by hour and weekday", images=[heat["image"]],
                    xaxis=_axis("hour of day", dtick=2, range=heat["x_range"], showgrid=False, zeroline=False),
                    yaxis=_rows_axis(list(matrix.index), heat["y_range"]))  # fmt: skip
@@ -242,7 +245,7 @@ def minutes_density(df: pd.DataFrame, bin_minutes: int) -> go.Figure:
         table = df.pivot_table(index="exercising_bin", columns="in_gym_bin", values="visits", aggfunc="sum")
         z = table.reindex(index=ys, columns=xs).to_numpy(dtype=float)  # NaN: no visit in the cell, left blank
         half = bin_minutes / 2
-        hover = "%{customdata[0]:,} visits: %{x:.0f} min in gym, %{customdata[1]:.0f} min exercising"
+        hover = "%{customdata:,} visits: %{x:.0f} min in gym, %{y:.0f} min exercising"
         heat = _heat_map(z, list(xs + half), list(ys + half), dx=bin_minutes, dy=bin_minutes, scale="visits",
                          hover=hover)  # fmt: skip
         traces, images = heat["traces"], [heat["image"]]

@@ -43,9 +43,10 @@ def test_visits_per_day_is_one_heat_map_row_per_gym_and_a_column_per_day() -> No
     hover, colour_bar = fig.data
     assert list(fig.layout.yaxis.ticktext) == ["gym 2", "gym 10", "unknown"]
     # Nov 2 had no visit: its column is there, at 0; every (gym, day) cell can be hovered, with its gym and value
-    assert len(hover.x) == 9 and sum(v for v, _ in hover.customdata) == 9
-    assert {tuple(c) for c, x in zip(hover.customdata, hover.x, strict=True) if x.startswith("2026-11-01")} == {
-        (3, "gym 2"), (0, "gym 10"), (1, "unknown")}  # fmt: skip
+    assert len(hover.x) == 9 and sum(hover.customdata) == 9
+    nov_1 = pd.Timestamp("2026-11-01").value // 1_000_000  # epoch ms, which plotly.js reads on a date axis
+    cells = zip(hover.x, hover.customdata, hover.text, strict=True)
+    assert {(v, gym) for x, v, gym in cells if x == nov_1} == {(3, "gym 2"), (0, "gym 10"), (1, "unknown")}
     pixels = _image(fig)
     assert _cell(pixels, (3, 3), 0, 0) == _colour(3 / 5)  # gym 2 on Nov 1: the top left
     assert _cell(pixels, (3, 3), 1, 2) == _colour(1.0)  # gym 10 on Nov 3, the most visits: the darkest
@@ -60,7 +61,9 @@ def test_occupancy_is_a_cell_per_weekday_and_hour() -> None:
     df = pd.DataFrame({"day": [date(2026, 11, 2), date(2026, 11, 3)], "hour": [7, 18], "present": [4, 2]})
     fig = charts.occupancy_heatmap(df)
     hover, _ = fig.data
-    assert len(hover.x) == 7 * 24 and sum(v for v, _ in hover.customdata) == 6
+    assert len(hover.x) == 7 * 24 and sum(hover.customdata) == 6
+    assert {(x, day) for x, day, v in zip(hover.x, hover.text, hover.customdata, strict=True) if v} == {
+        (7, "Mon"), (18, "Tue")}  # fmt: skip
     assert list(fig.layout.yaxis.ticktext) == list(charts.WEEKDAYS)
     pixels = _image(fig)
     assert _cell(pixels, (7, 24), 0, 7) == _colour(1.0)  # Monday 7:00, on the top row
@@ -72,7 +75,7 @@ def test_minutes_density_draws_every_visit_once_and_leaves_empty_cells_blank() -
     df = pd.DataFrame({"in_gym_bin": [30, 30, 60], "exercising_bin": [0, 20, 40], "visits": [4, 2, 7]})
     fig = charts.minutes_density(df, 10)
     hover, _, diagonal = fig.data
-    assert sorted(zip(hover.x, hover.y, (v for v, _ in hover.customdata), strict=True)) == [
+    assert sorted(zip(hover.x, hover.y, hover.customdata, strict=True)) == [
         (35, 5, 4), (35, 25, 2), (65, 45, 7)]  # fmt: skip  # cell centres, every visit once
     assert diagonal.mode == "lines" and list(diagonal.x) == [0, 70]
     pixels = _image(fig)  # 4 columns (30..60 min in gym) by 5 rows (0..40 min exercising), the highest on top
