@@ -183,13 +183,14 @@ def _rows_axis(labels: Sequence[str], y_range: list[float]) -> Mapping[str, Any]
 
 def visits_per_day(df: pd.DataFrame) -> go.Figure:
     """Visits per day and gym as one heat map: a dozen gyms over a month stay readable. A day without visits is 0."""
-    table = df.assign(gym=df["gym"].map(_gym_label)).pivot_table(index="gym", columns="day", values="visits",
-                                                                 aggfunc="sum", fill_value=0)  # fmt: skip
+    # days as timestamps, whether the engine returned dates or timestamps, so that the missing ones can be added
+    by_day = df.assign(gym=df["gym"].map(_gym_label), day=pd.to_datetime(df["day"]).dt.normalize())
+    table = by_day.pivot_table(index="gym", columns="day", values="visits", aggfunc="sum", fill_value=0)
     table = table.reindex(sorted(table.index, key=lambda g: (g == "unknown", len(g), g)))
     if table.empty:
         return _figure([], "Visits per day and gym")
-    days = pd.date_range(min(table.columns), max(table.columns), freq="D")
-    table = table.reindex(columns=[d.date() for d in days], fill_value=0)
+    days = pd.date_range(table.columns.min(), table.columns.max(), freq="D")
+    table = table.reindex(columns=days, fill_value=0)
     gyms = list(table.index)
     heat = _heat_map(table.to_numpy(dtype=float), [d.value // 1_000_000 for d in days], list(range(len(gyms))),
                      dx=DAY_MS, dy=1, scale="visits", labels=gyms, dates=True, rows_down=True,

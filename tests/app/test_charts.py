@@ -57,6 +57,15 @@ def test_visits_per_day_is_one_heat_map_row_per_gym_and_a_column_per_day() -> No
     assert fig.layout.images[0].sizex == 3 * charts.DAY_MS and fig.layout.images[0].sizey == 3
 
 
+def test_visits_per_day_takes_days_as_dates_or_timestamps() -> None:
+    """The local engine returns dates; another engine may return timestamps: the same heat map either way."""
+    days = [date(2026, 11, 1), date(2026, 11, 3)]
+    as_dates = charts.visits_per_day(pd.DataFrame({"day": days, "gym": [1, 1], "visits": [3, 5]}))
+    as_times = charts.visits_per_day(pd.DataFrame({"day": pd.to_datetime(days), "gym": [1, 1], "visits": [3, 5]}))
+    assert list(as_dates.data[0].customdata) == list(as_times.data[0].customdata) == [3, 0, 5]
+    assert as_dates.layout.images[0].source == as_times.layout.images[0].source
+
+
 def test_occupancy_is_a_cell_per_weekday_and_hour() -> None:
     df = pd.DataFrame({"day": [date(2026, 11, 2), date(2026, 11, 3)], "hour": [7, 18], "present": [4, 2]})
     fig = charts.occupancy_heatmap(df)
