@@ -152,10 +152,8 @@ def _heat_map(
     left, right = xs[0] - dx / 2, xs[-1] + dx / 2
     low, high = ys[0] - dy / 2, ys[-1] + dy / 2
 
-    def at(v: np.ndarray) -> np.ndarray:
-        return pd.to_datetime(v, unit="ms").strftime("%Y-%m-%dT%H:%M:%S").to_numpy() if dates else v
-
-    x_range = [v.item() if hasattr(v, "item") else v for v in at(np.array([left, right]))]
+    edges = [float(left), float(right)]
+    x_range = list(pd.to_datetime(edges, unit="ms").strftime("%Y-%m-%dT%H:%M:%S")) if dates else edges
     image = {"source": "data:image/png;base64," + base64.b64encode(_png(pixels)).decode(), "xref": "x", "yref": "y",
              "x": x_range[0], "y": float(low if rows_down else high), "sizex": float(right - left),
              "sizey": float(high - low), "xanchor": "left", "yanchor": "top", "sizing": "stretch",
@@ -169,7 +167,7 @@ def _heat_map(
     bounds = [float(z[i, j].min()), float(z[i, j].max())] if len(i) else [0.0, 0.0]
     scale_marker = {"color": bounds, "colorscale": HEAT_SCALE, "showscale": True, "opacity": 0,
                     "colorbar": {"title": {"text": scale}}}  # fmt: skip
-    colour_bar = go.Scatter(x=at(xs[:1]).repeat(2), y=ys[:1].repeat(2), mode="markers", hoverinfo="skip",
+    colour_bar = go.Scatter(x=xs[:1].repeat(2), y=ys[:1].repeat(2), mode="markers", hoverinfo="skip",
                             showlegend=False, marker=scale_marker)  # fmt: skip
     y_range = [float(high), float(low)] if rows_down else [float(low), float(high)]
     return {"traces": [centres, colour_bar], "image": image, "x_range": x_range, "y_range": y_range}

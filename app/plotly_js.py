@@ -2,11 +2,11 @@
 
 Streamlit's `st.plotly_chart` loads the whole of plotly.js (4.7 MB: maps, 3-D, every trace type) and evaluates it on
 every new page load, which was most of the time a dashboard page took to draw. Every chart here is drawn with bars and
-lines (app/charts.py; its heat maps are bar cells), which plotly.js's basic bundle (1.2 MB: bars, lines, pies) draws
-the same. Its evaluation is on the critical path of a page's first draw: in a new browser it takes about half the time
-of the cartesian bundle's (1.5 MB, which adds heat maps, box plots, histograms and contours). `chart` mounts it as a
-Streamlit custom component (`st.components.v2`, in the page's DOM, no iframe) that loads the bundle once from the
-app's static files.
+lines (app/charts.py; a heat map is an image of its cells under a line for the hover), which plotly.js's basic bundle
+(1.2 MB: bars, lines, pies) draws the same. Its evaluation is on the critical path of a page's first draw: in a new
+browser it takes less than half the time of the cartesian bundle's (1.5 MB, which adds heat maps, box plots,
+histograms and contours). `chart` mounts it as a Streamlit custom component (`st.components.v2`, in the page's DOM,
+no iframe) that loads the bundle once from the app's static files.
 
 The bundle comes from the npm registry, pinned to the plotly.js version that the `plotly` Python package carries and
 checked against the registry's sha512. `./dev` fetches it once (`python -m app.plotly_js`); it is not kept in git.
@@ -120,8 +120,8 @@ def _template() -> go.layout.Template:
     return go.layout.Template(TEMPLATE)
 
 
-# app.charts draws a heat map as an image of its cells, 16 pixels a side each: scaled without smoothing, cell edges
-# stay sharp at any size.
+# app.charts draws a heat map as an image of its cells (up to 16 pixels a side each): scaled without smoothing, cell
+# edges stay sharp at any size.
 _CSS = ".lh-plotly .imagelayer image { image-rendering: pixelated; }"
 
 
