@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -80,6 +81,23 @@ def record_run(lh: Lakehouse, run: dict[str, object]) -> None:
     lh.append(PIPELINE_RUNS, lh.spark.createDataFrame([Row(**run)], PIPELINE_RUNS.ddl))
 
 
+def _explained(exc: Exception, lh: Lakehouse, stage: str) -> Exception:
+    """Spark's error, or a PipelineError saying what to do where the cause is known: change data that a stream's
+    checkpoint expects and the table no longer has (it was rewritten outside the pipeline, e.g. its change data feed
+    switched off for a while, or by another version of it) cannot be read by any rerun."""
+    text = str(exc)
+    if "DELTA_MISSING_CHANGE_DATA" not in text:
+        return exc
+    seen = re.search(r"change data was not\s+recorded for version \[[^\]]*\]", text)
+    tables = lh.settings.catalog or str(lh.settings.lakehouse_dir)
+    return PipelineError(
+        f"the {stage} stage's checkpoints expect change data that a table it reads no longer has "
+        f"({' '.join(seen.group(0).split()) if seen else 'DELTA_MISSING_CHANGE_DATA'}): the table was rewritten "
+        f"outside the pipeline or by another version of it. Rebuild from the sources: delete the lakehouse's tables "
+        f"({tables}) and its checkpoints ({lh.settings.checkpoints})"
+    )
+
+
 def run_stage(lh: Lakehouse, stage: str, mode: str, func: Callable[[Lakehouse], int] | None = None,
               record_empty: bool = True) -> int:  # fmt: skip
     """Run one stage, record it (status, rows in/out, error) and return its input row count."""
@@ -92,8 +110,11 @@ def run_stage(lh: Lakehouse, stage: str, mode: str, func: Callable[[Lakehouse], 
         run.update(status="succeeded", rows_in=rows)
         return rows
     except Exception as exc:
-        run.update(status="failed", error=(str(exc).strip().splitlines() or [type(exc).__name__])[0][:1000])
-        raise
+        error = _explained(exc, lh, stage)
+        run.update(status="failed", error=(str(error).strip().splitlines() or [type(error).__name__])[0][:1000])
+        if error is exc:
+            raise
+        raise error from exc
     finally:
         run.update(finished_at=_utcnow(), rows_out=lh.rows_written)
         if record_empty or run["rows_in"] or run["status"] != "succeeded":

@@ -10,13 +10,16 @@ import pytest
 from lakehouse.processes import free_port
 from pipeline import cli
 from pipeline.errors import PipelineError
-from pipeline.runner import run_batch
+from pipeline.runner import run_batch, run_stage, setup
 from pipeline.storage import Lakehouse
 from pipeline.tables import (
     ALL_TABLES,
+    GYM_SUMMARY,
     KAFKA_MULTIPLEX_BZ,
     PIPELINE_RUNS,
     REGISTERED_USERS_BZ,
+    USER_BINS,
+    WORKOUT_BPM_SUMMARY,
 )
 from tests.helpers import write_registrations
 
@@ -81,3 +84,31 @@ def test_the_cli_reports_one_line_and_exit_status_1(settings, spark, monkeypatch
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and errors[0].startswith("error: source database "), err
     assert "Traceback" not in err
+
+
+def test_a_table_rewritten_outside_the_pipeline_fails_gold_with_what_to_do(settings, spark):
+    """Gold reads silver.user_bins' change data from its checkpoint; a stretch of the table's history without change
+    data (its feed switched off for a while, outside the pipeline) cannot be read by any rerun: one clear line that
+    says how to rebuild, recorded, and gold left as it was."""
+    lh = Lakehouse(spark, settings)
+    setup(lh, "batch")
+    bins = f"delta.`{lh.location(USER_BINS)}`"
+    spark.sql(f"INSERT INTO {bins} VALUES (1, '25-35', 'F', 'Austin', 'TX')")
+    run_stage(lh, "gold", "batch")  # the checkpoint now expects change data from the next version on
+    spark.sql(f"ALTER TABLE {bins} SET TBLPROPERTIES (delta.enableChangeDataFeed = false)")
+    spark.sql(f"INSERT INTO {bins} VALUES (2, '25-35', 'M', 'Austin', 'TX')")
+    spark.sql(f"ALTER TABLE {bins} SET TBLPROPERTIES (delta.enableChangeDataFeed = true)")
+    gold_before = {t.name: lh.version(t) for t in (WORKOUT_BPM_SUMMARY, GYM_SUMMARY)}
+
+    with pytest.raises(PipelineError) as raised:
+        run_stage(lh, "gold", "batch")
+    message = str(raised.value)
+    assert "the gold stage's checkpoints expect change data that a table it reads no longer has" in message
+    assert "change data was not recorded for version [" in message
+    assert f"delete the lakehouse's tables ({settings.lakehouse_dir}) and its checkpoints ({settings.checkpoints})" in (
+        message
+    )
+    assert "DELTA_MISSING_CHANGE_DATA" in str(raised.value.__cause__)  # Spark's own error stays attached
+    [(stage, error)] = failed_runs(lh)
+    assert stage == "gold" and error == message
+    assert {t.name: lh.version(t) for t in (WORKOUT_BPM_SUMMARY, GYM_SUMMARY)} == gold_before
