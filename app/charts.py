@@ -98,12 +98,12 @@ HEAT_SCALE = get_colorscale("Blues")  # light to dark, the scale every heat map 
 MAX_IMAGE_SIDE = 1024  # pixels: a heat map's image is at most this wide or high, whatever the number of cells
 
 
-def _rgba(z: np.ndarray) -> np.ndarray:
-    """Colour of every cell on HEAT_SCALE over the data's range (as a heatmap trace colours it); NaN is transparent."""
+def _rgba(z: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Colour of every cell on HEAT_SCALE from `low` to `high` (the data's range, as a heatmap trace colours it); NaN
+    is transparent."""
     stops = np.array([s for s, _ in HEAT_SCALE])
     rgb = np.array([unlabel_rgb(c) for _, c in HEAT_SCALE], dtype=float)
     finite = np.isfinite(z)
-    low, high = (float(z[finite].min()), float(z[finite].max())) if finite.any() else (0.0, 0.0)
     t = np.where(finite, (np.nan_to_num(z, nan=low) - low) / (high - low) if high > low else 0.0, 0.0)
     out = np.zeros((*z.shape, 4), dtype=np.uint8)
     for channel in range(3):
@@ -145,26 +145,25 @@ def _heat_map(
     `rows_down` (an axis with autorange "reversed"). Returns the figure's traces and layout."""
     z = np.asarray(z, dtype=float)
     rows, cols = z.shape
+    i, j = np.nonzero(np.isfinite(z))  # the cells drawn
+    bounds = [float(z[i, j].min()), float(z[i, j].max())] if len(i) else [0.0, 0.0]  # the image's and colour bar's
     per_cell = max(1, min(16, MAX_IMAGE_SIDE // max(rows, cols, 1)))  # sharp edges where the browser smooths
     top_first = z if rows_down else z[::-1]
-    pixels = np.repeat(np.repeat(_rgba(top_first), per_cell, axis=0), per_cell, axis=1)
+    pixels = np.repeat(np.repeat(_rgba(top_first, *bounds), per_cell, axis=0), per_cell, axis=1)
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     left, right = xs[0] - dx / 2, xs[-1] + dx / 2
     low, high = ys[0] - dy / 2, ys[-1] + dy / 2
-
     edges = [float(left), float(right)]
     x_range = list(pd.to_datetime(edges, unit="ms").strftime("%Y-%m-%dT%H:%M:%S")) if dates else edges
     image = {"source": "data:image/png;base64," + base64.b64encode(_png(pixels)).decode(), "xref": "x", "yref": "y",
              "x": x_range[0], "y": float(low if rows_down else high), "sizex": float(right - left),
              "sizey": float(high - low), "xanchor": "left", "yanchor": "top", "sizing": "stretch",
              "layer": "below"}  # fmt: skip
-    i, j = np.nonzero(np.isfinite(z))
     names = np.asarray(labels if labels is not None else ys, dtype=object)
     # plotly.js reads epoch ms on a date axis; 4-byte numbers keep a big grid's JSON small (typed arrays)
     centres = go.Scatter(x=xs[j], y=ys[i].astype(np.float32), customdata=z[i, j].astype(np.float32), text=names[i],
                          mode="lines", line={"width": 0, "color": "rgba(0,0,0,0)"},
                          hovertemplate=hover + "<extra></extra>", showlegend=False)  # fmt: skip
-    bounds = [float(z[i, j].min()), float(z[i, j].max())] if len(i) else [0.0, 0.0]
     scale_marker = {"color": bounds, "colorscale": HEAT_SCALE, "showscale": True, "opacity": 0,
                     "colorbar": {"title": {"text": scale}}}  # fmt: skip
     colour_bar = go.Scatter(x=xs[:1].repeat(2), y=ys[:1].repeat(2), mode="markers", hoverinfo="skip",

@@ -142,8 +142,9 @@ def bundle_url() -> str:
 def chart(fig: go.Figure, key: str) -> None:
     """Draw `fig` with the basic bundle when it is served and has the figure's trace types, else with
     `st.plotly_chart`."""
-    if not available() or not {trace.type for trace in fig.data} <= TRACE_TYPES:
-        _warn_once(tuple(sorted({trace.type for trace in fig.data} - TRACE_TYPES)))
+    missing = tuple(sorted({trace.type for trace in fig.data} - TRACE_TYPES))
+    if missing or not available():
+        _warn_once(missing)
         st.plotly_chart(fig, key=key)
         return
     fig.layout.template = _template()  # replaces the figure's template ("none" from app.charts), never merges

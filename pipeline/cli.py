@@ -9,7 +9,7 @@ import sys
 import threading
 
 from lakehouse.settings import Settings
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     except Exception as exc:  # noqa: BLE001 - one clear line for the user; details in the log
         log.debug("pipeline failed", exc_info=True)
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        print(f"error: pipeline failed: {first[:500]}", file=sys.stderr)
+        print(f"error: pipeline failed: {first_line(exc, 500)}", file=sys.stderr)
         return 1
     return 0
 

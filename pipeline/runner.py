@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 from pipeline.bronze import ingest_sources, run_bronze, start_kafka_ingest
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, first_line
 from pipeline.gold import run_gold
 from pipeline.silver import run_silver
 from pipeline.storage import Lakehouse
@@ -45,8 +45,7 @@ def _create(lh: Lakehouse, table: Table) -> int:
         lh.ensure(table)
         return 0
     except Exception as exc:  # noqa: BLE001 - Spark's error, reduced to one line a user can act on
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise PipelineError(f"cannot create {table.full_name} at {lh.location(table)}: {first}") from exc
+        raise PipelineError(f"cannot create {table.full_name} at {lh.location(table)}: {first_line(exc, 300)}") from exc
 
 
 def create_tables(lh: Lakehouse) -> int:
@@ -111,7 +110,7 @@ def run_stage(lh: Lakehouse, stage: str, mode: str, func: Callable[[Lakehouse], 
         return rows
     except Exception as exc:
         error = _explained(exc, lh, stage)
-        run.update(status="failed", error=(str(error).strip().splitlines() or [type(error).__name__])[0][:1000])
+        run.update(status="failed", error=first_line(error, 1000))
         if error is exc:
             raise
         raise error from exc
