@@ -10,11 +10,11 @@ import sys
 
 from app.config import DashboardConfig, load_config
 from app.engines import DataUnavailable, LocalEngine
+from core.contract import BY_NAME
+from core.settings import Settings
 from governance.local import audit_sql, secure_sql
 from governance.policy import POLICY_FILE, Access, NotPermitted, Policy, PolicyError, load_policy
 from governance.users import UsersError, UsersFile, parse_gyms
-from lakehouse.settings import Settings
-from pipeline.tables import BY_NAME
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,6 @@ def add_app_parser(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lakehouse.cli import run_group
+    from core.cli import run_group
 
     return run_group("app", add_app_parser, argv)

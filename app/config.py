@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lakehouse.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError
 
 # How the dashboard knows who is looking (app/auth.py). "auto": the Databricks Apps proxy's identity when running as a
 # Databricks App, else OIDC when `[auth]` is in secrets.toml, else the users file when DASHBOARD_USERS_FILE is set,

@@ -27,9 +27,9 @@ from app.engines import (
     WarehouseUnreachable,
 )
 from app.queries import GOLD_TABLES, BoundQuery
+from core.contract import Table
 from governance.local import secure_sql
 from governance.policy import Access, NotPermitted, PolicyError
-from pipeline.tables import Table
 
 log = logging.getLogger(__name__)
 

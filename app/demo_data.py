@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from pipeline.tables import (
+from core.contract import (
     GYM_SUMMARY,
     KAFKA_MULTIPLEX_BZ,
     PIPELINE_RUNS,
@@ -41,11 +40,7 @@ QUARANTINE_REASONS = ("invalid json", "missing field heartrate", "logout not aft
 
 def arrow_schema(table: Table) -> pa.Schema:
     """The pyarrow schema of a contract table, from its Spark DDL."""
-    fields = []
-    for part in re.split(r",\s*", table.ddl.strip()):
-        name, kind = part.split()
-        fields.append(pa.field(name, _ARROW_TYPES[kind.upper()]))
-    return pa.schema(fields)
+    return pa.schema([pa.field(c.name, _ARROW_TYPES[c.type]) for c in table.columns])
 
 
 def write_table(lakehouse_dir: Path, table: Table, columns: dict[str, object]) -> None:

@@ -20,8 +20,9 @@ import duckdb
 import pyarrow as pa
 
 from app.queries import BoundQuery, render, to_dollar_params
-from lakehouse.settings import Settings
-from pipeline.tables import BY_NAME, Table
+from core.contract import Table, render_refs
+from core.contract import referenced_tables as contract_tables
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,6 @@ DUCKDB_MACROS = (
 MATERIALISED_LAYERS = ("gold", "ops")
 # Row order of the copies: the pages filter on these, and DuckDB skips row groups outside the range.
 SORT_KEYS = {"gold.workout_bpm_summary": "start_time", "gold.gym_summary": "date, login"}
-
-
-_TEMPLATE_REF = re.compile(r"\{(\w+)\.(\w+)\}")
 
 
 def local_view_name(table: Table) -> str:
@@ -206,9 +204,8 @@ class LocalEngine:
     def query_any(self, sql: str, params: Mapping[str, Any]) -> pa.Table:
         """Templated SQL over any table of the contract, not only the dashboard's allow-list (`python -m app query`,
         which the access policy guards instead)."""
-        tables = tuple(dict.fromkeys(BY_NAME[f"{layer}.{name}"] for layer, name in _TEMPLATE_REF.findall(sql)))
-        rendered = _TEMPLATE_REF.sub(lambda m: local_view_name(BY_NAME[f"{m.group(1)}.{m.group(2)}"]), sql)
-        return self._execute(to_dollar_params(rendered), params, tables)
+        rendered = render_refs(sql, local_view_name)
+        return self._execute(to_dollar_params(rendered), params, contract_tables(sql))
 
     def _execute(self, sql: str, params: Mapping[str, Any], tables: tuple[Table, ...]) -> pa.Table:
         # One connection, one query at a time: registered Arrow scans are visible to this connection only, and

@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lakehouse.processes import pid_alive
+from core.contract import STAGES
+from core.service import pid_alive
 
 log = logging.getLogger(__name__)
 
-STAGES = ("bronze", "silver", "gold")
 START_GRACE_SECONDS = 30  # a supervisor that has not recorded its pid by then never started
 RUNNING, SUCCEEDED, FAILED, STOPPED, LOST = "running", "succeeded", "failed", "stopped", "lost"
 

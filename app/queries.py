@@ -14,14 +14,16 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from app.gender import gender_group_sql
-from pipeline.tables import (
+from core.contract import (
     GYM_SUMMARY,
     KAFKA_MULTIPLEX_BZ,
     PIPELINE_RUNS,
     QUARANTINE,
+    TABLE_REF,
     WORKOUT_BPM,
     WORKOUT_BPM_SUMMARY,
     Table,
+    render_refs,
 )
 
 # The only tables the dashboard may name; anything else in `{...}` is refused before it reaches an engine.
@@ -31,7 +33,6 @@ ALLOWED_TABLES: dict[str, Table] = {
 }
 GOLD_TABLES: tuple[Table, ...] = (WORKOUT_BPM_SUMMARY, GYM_SUMMARY)
 
-_TABLE_REF = re.compile(r"\{(\w+)\.(\w+)\}")
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
@@ -56,7 +57,7 @@ class BoundQuery:
 def referenced_tables(sql: str) -> tuple[Table, ...]:
     """The allow-listed tables a templated query names, in order of first appearance."""
     found: list[Table] = []
-    for layer, name in _TABLE_REF.findall(sql):
+    for layer, name in TABLE_REF.findall(sql):
         table = ALLOWED_TABLES.get(f"{layer}.{name}")
         if table is None:
             raise UnknownTableError(f"table {layer}.{name} is not one the dashboard may read")
@@ -68,7 +69,7 @@ def referenced_tables(sql: str) -> tuple[Table, ...]:
 def render(sql: str, qualify: Callable[[Table], str]) -> str:
     """Replace every `{layer.table}` by the engine's name for it; refuses tables outside the allow-list."""
     referenced_tables(sql)
-    return _TABLE_REF.sub(lambda m: qualify(ALLOWED_TABLES[f"{m.group(1)}.{m.group(2)}"]), sql)
+    return render_refs(sql, qualify)
 
 
 def to_dollar_params(sql: str) -> str:

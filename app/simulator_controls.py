@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from lakehouse.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import streamlit as st  # noqa: E402
 
 from app import auth, data, plotly_js  # noqa: E402
 from app.navigation import pages_for  # noqa: E402
-from lakehouse.settings import SettingsError  # noqa: E402
+from core.settings import SettingsError  # noqa: E402
 
 st.set_page_config(page_title="Wearable analytics", page_icon=":material/monitor_heart:", layout="wide")
 try:

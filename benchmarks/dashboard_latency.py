@@ -104,8 +104,8 @@ def page_queries(engine) -> dict[str, list]:
 
 def query_report(root: Path, repeat: int) -> bool:
     from app.engines import DataUnavailable, LocalEngine, local_view_name
-    from lakehouse.settings import Settings
-    from pipeline.tables import WORKOUT_BPM_SUMMARY
+    from core.contract import WORKOUT_BPM_SUMMARY
+    from core.settings import Settings
 
     engine = LocalEngine(Settings.from_env({}, lakehouse_dir=root))
     started = time.perf_counter()

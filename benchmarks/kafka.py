@@ -7,9 +7,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from lakehouse.kafka_broker import LocalBroker
-from lakehouse.processes import free_port_pair
-from lakehouse.settings import Settings
+from core.kafka_broker import LocalBroker
+from core.service import free_port_pair
+from core.settings import Settings
 
 
 @contextmanager

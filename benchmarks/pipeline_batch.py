@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmarks.kafka import benchmark_kafka
-from lakehouse.kafka_broker import create_topics, ensure_kafka_jars, java_executable
-from lakehouse.settings import Settings
+from core.kafka_broker import create_topics, ensure_kafka_jars, java_executable
+from core.settings import Settings
 from simulator.behaviour import DAY_SECONDS, day_of
 from simulator.config import SimulatorConfig
 from simulator.engine import Simulation, run_history
@@ -345,7 +345,7 @@ def measure(args: argparse.Namespace, settings: Settings, workdir: Path) -> list
     kafka = kafka_read(main_settings, counts)
     loads.append(f"uptime after the Kafka read: {uptime()}")
 
-    from lakehouse.spark import get_spark
+    from core.spark import get_spark
 
     spark = get_spark(main_settings, app_name="benchmark-pipeline-batch")
     try:

@@ -18,8 +18,8 @@ from app import queries as q
 from app.data import secure
 from app.demo_data import DemoSpec, write_demo_lakehouse
 from app.engines import AccessDenied, LocalEngine
+from core.settings import Settings
 from governance.policy import load_policy
-from lakehouse.settings import Settings
 
 LAST_DAY = date(2026, 11, 20)
 

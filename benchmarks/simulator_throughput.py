@@ -24,9 +24,9 @@ from pathlib import Path
 from statistics import mean
 
 from benchmarks.kafka import benchmark_kafka
-from lakehouse.connections import confluent_kafka_config, spark_kafka_options
-from lakehouse.kafka_broker import create_topics, ensure_kafka_jars, java_executable
-from lakehouse.settings import Settings
+from core.connections import confluent_kafka_config, spark_kafka_options
+from core.kafka_broker import create_topics, ensure_kafka_jars, java_executable
+from core.settings import Settings
 from simulator.behaviour import DAY_SECONDS, day_of
 from simulator.config import SimulatorConfig
 from simulator.engine import Simulation, run_history

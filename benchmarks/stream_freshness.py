@@ -31,8 +31,8 @@ from pathlib import Path
 
 from benchmarks.kafka import benchmark_kafka
 from benchmarks.pipeline_batch import StepCapture, StepTime, code_version, summarise_steps, uptime
-from lakehouse.kafka_broker import create_topics
-from lakehouse.settings import Settings
+from core.kafka_broker import create_topics
+from core.settings import Settings
 from simulator.records import BPM_FORMAT, WORKOUT_FORMAT
 
 log = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ def produce(settings: Settings, builder: RecordBuilder, until: float, stop: thre
     """Send every record as the wall clock reaches it, until `until`, from this one thread."""
     from confluent_kafka import Producer
 
-    from lakehouse.connections import confluent_kafka_config
+    from core.connections import confluent_kafka_config
 
     def on_delivery(err, _msg) -> None:
         if err is not None:
@@ -391,7 +391,7 @@ def wait_until(condition, timeout: float, what: str, failed: list[BaseException]
 
 
 def run(args: argparse.Namespace, settings: Settings) -> Result:
-    from lakehouse.spark import get_spark
+    from core.spark import get_spark
     from pipeline.runner import run_stream
     from pipeline.storage import Lakehouse
 
@@ -455,7 +455,7 @@ def watch(args: argparse.Namespace, settings: Settings, spark, window: tuple[flo
     """Poll gold every ~poll_seconds and sample the lag every ~lag_seconds while producing, then drain."""
     from confluent_kafka import Consumer
 
-    from lakehouse.connections import confluent_kafka_config
+    from core.connections import confluent_kafka_config
 
     consumer = Consumer({**confluent_kafka_config(settings), "group.id": f"bench-lag-{uuid.uuid4().hex[:6]}"})
     topics = [settings.topic("bpm"), settings.topic("workout")]

@@ -9,9 +9,9 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from core.settings import Settings
 from governance import generate, unity_catalog
 from governance.policy import PolicyError, load_policy
-from lakehouse.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def _apply(args: argparse.Namespace, settings: Settings) -> int:
     if args.dry_run:
         sys.stdout.write("".join(f"{s};\n" for s in statements))
         return 0
-    from lakehouse.spark import get_spark
+    from core.spark import get_spark
     from pipeline.storage import Lakehouse
 
     spark = get_spark(settings, app_name="governance-apply")
@@ -108,6 +108,6 @@ def add_governance_parser(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lakehouse.cli import run_group
+    from core.cli import run_group
 
     return run_group("governance", add_governance_parser, argv)

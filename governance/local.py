@@ -9,13 +9,12 @@ not read raises `NotPermitted` before anything runs.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from core.contract import TABLE_REF
 from governance.policy import Access, TableAccess, columns
 
-TABLE_REF = re.compile(r"\{(\w+)\.(\w+)\}")
 PARAM_PREFIX = "policy_"  # bound names of the policy's own values; the dashboard's queries never use it
 
 
@@ -23,7 +22,7 @@ def policy_view(view: TableAccess, params: dict[str, Any]) -> str:
     """`(SELECT ... FROM {layer.table} WHERE ...)` for one table as one principal may see it."""
     table = view.table
     if not view.masked and view.row_filter is None:
-        return "{" + table.full_name + "}"
+        return table.ref
     # qualified names: some columns (offset, partition) are keywords in one engine or the other
     select = ", ".join(f"CAST(NULL AS {kind}) AS {name}" if name in view.masked else f"_policy.{name} AS {name}"
                        for name, kind in columns(table))  # fmt: skip
@@ -36,7 +35,7 @@ def policy_view(view: TableAccess, params: dict[str, Any]) -> str:
             params[key] = int(value)
             names.append(f":{key}")
         where = f" WHERE _policy.{column} IN ({', '.join(names)})" if names else " WHERE FALSE"
-    return f"(SELECT {select} FROM {{{table.full_name}}} _policy{where})"
+    return f"(SELECT {select} FROM {table.ref} _policy{where})"
 
 
 def secure_sql(sql: str, params: Mapping[str, Any], access: Access) -> tuple[str, dict[str, Any]]:

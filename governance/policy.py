@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.tables import ALL_TABLES, BY_NAME, Table
+from core.contract import ALL_TABLES, BY_NAME, Table
 
 POLICY_FILE = Path(__file__).resolve().parent / "policy.yml"
 LAYERS = tuple(dict.fromkeys(t.layer for t in ALL_TABLES))
@@ -39,7 +39,7 @@ class NotPermitted(PermissionError):
 
 def columns(table: Table) -> list[tuple[str, str]]:
     """(name, SQL type) of every column of a contract table, in order."""
-    return [tuple(part.split()) for part in re.split(r",\s*", table.ddl.strip())]  # type: ignore[misc]
+    return list(table.columns)
 
 
 @dataclass(frozen=True)

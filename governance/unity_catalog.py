@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
+from core.contract import ALL_TABLES, BY_NAME
 from governance.policy import Policy, PolicyError, Role, columns
-from pipeline.tables import ALL_TABLES, BY_NAME
 
 _CATALOG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HEADER = """-- Unity Catalog grants, row filters and column masks of the wearable lakehouse, catalog `{catalog}`.

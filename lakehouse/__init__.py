@@ -1,1 +1,1 @@
-"""Shared plumbing of the wearable-analytics lakehouse: settings, Spark session, local Kafka broker, CLI."""
+"""The top floor: one console entry (`lakehouse`, a group per package) and the local stack (up, down, status)."""

@@ -1,23 +1,21 @@
-"""One CLI with a subcommand group per package: `lakehouse kafka|pipeline|simulator|governance|up|down|status`."""
+"""The top floor's one console entry: `lakehouse <group> ...`, a group per package, plus the local stack."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
-import sys
+from pathlib import Path
 
-from lakehouse.kafka_broker import BrokerError, LocalBroker, ensure_kafka
-from lakehouse.settings import Settings, SettingsError
-
-log = logging.getLogger("lakehouse")
-
-
-def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")  # fmt: skip
-    for noisy in ("py4j", "urllib3", "streamlit"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+from app.cli import add_app_parser
+from core.cli import dispatch
+from core.cluster import StandaloneCluster
+from core.kafka_broker import LocalBroker, ensure_kafka
+from core.service import pid_alive
+from core.settings import Settings
+from governance.cli import add_governance_parser
+from lakehouse import stack
+from pipeline.cli import add_pipeline_parser
+from simulator.cli import add_simulator_parser
 
 
 def _kafka(args: argparse.Namespace, settings: Settings) -> int:
@@ -38,6 +36,37 @@ def _kafka(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cluster(args: argparse.Namespace, settings: Settings) -> int:
+    running = StandaloneCluster.from_state(args.dir)
+    if args.action == "start":
+        if running is not None and "master" in running.pids and pid_alive(running.pids["master"]):
+            print(f"already running: {running.master_url}")
+            return 0
+        cluster = StandaloneCluster(work_dir=args.dir, workers=args.workers, cores=args.cores, memory=args.memory,
+                                    port=args.port, webui_port=args.webui_port)  # fmt: skip
+        print(f"SPARK_MASTER={cluster.start()}  (master UI {cluster.master_ui}, logs {args.dir / 'logs'})")
+    elif args.action == "status":
+        if running is None:
+            print("no cluster started from", args.dir)
+            return 3
+        try:
+            status = running.status()
+        except OSError as exc:
+            print(f"{running.master_url}: master not reachable ({exc})")
+            return 3
+        workers = [w for w in status.get("workers", []) if w.get("state") == "ALIVE"]
+        print(json.dumps({"master_url": running.master_url, "status": status.get("status"), "alive_workers":
+                          len(workers), "active_apps": [a.get("name") for a in status.get("activeapps", [])]},
+                         indent=2))  # fmt: skip
+    else:
+        if running is None:
+            print("no cluster started from", args.dir)
+            return 0
+        running.stop()
+        print("stopped")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -47,48 +76,30 @@ def build_parser() -> argparse.ArgumentParser:
     kafka.add_argument("action", choices=["start", "status", "stop"])
     kafka.set_defaults(func=_kafka)
 
-    from governance.cli import add_governance_parser
-    from lakehouse import stack
-    from pipeline.cli import add_pipeline_parser
-    from simulator.cli import add_simulator_parser
+    cluster = sub.add_parser("cluster", help="a Spark standalone cluster on this machine (SPARK_MASTER's default)")
+    cluster.add_argument("action", choices=["start", "status", "stop"])
+    cluster.add_argument("--dir", type=Path, default=Path("data/spark-cluster"), help="logs, scratch and state")
+    cluster.add_argument("--port", type=int, default=7077)
+    cluster.add_argument("--webui-port", type=int, default=8080)
+    cluster.add_argument("--workers", type=int, default=2)
+    cluster.add_argument("--cores", type=int, default=1, help="cores per worker")
+    cluster.add_argument("--memory", default="1g", help="memory per worker for its executors")
+    cluster.set_defaults(func=_cluster)
 
     add_pipeline_parser(sub)
     add_simulator_parser(sub)
     add_governance_parser(sub)
+    add_app_parser(sub)
     stack.add_stack_parsers(sub)
     return parser
 
 
-def run_group(name: str, add_parser, argv: list[str] | None = None) -> int:
-    """`python -m <name> ...`: the same handlers as `lakehouse <name> ...`."""
-    parser = argparse.ArgumentParser(prog="python -m")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] in ("-h", "--help"):
-        return _dispatch(parser, [name, "--help"])
-    return _dispatch(parser, [name, *args])
-
-
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; a failure raises SystemExit so callers that ignore return values (wheel tasks) see it."""
-    code = _dispatch(build_parser(), argv)
+    code = dispatch(build_parser(), argv)
     if code:
         raise SystemExit(code)
     return 0
-
-
-def _dispatch(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    try:
-        settings = Settings.from_env()
-        return int(args.func(args, settings) or 0)
-    except (BrokerError, SettingsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
 
 
 if __name__ == "__main__":

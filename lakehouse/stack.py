@@ -10,9 +10,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from lakehouse.kafka_broker import BrokerError, LocalBroker, ensure_kafka, port_open
-from lakehouse.processes import Service, python_module
-from lakehouse.settings import Settings
+from core.kafka_broker import BrokerError, LocalBroker, ensure_kafka, port_open
+from core.service import Service, python_module
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,12 @@ import logging
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.connections import confluent_kafka_config, jdbc_properties, spark_kafka_options
-from lakehouse.kafka_broker import BrokerError, create_topics
+from core.connections import confluent_kafka_config, jdbc_properties, spark_kafka_options
+from core.contract import KAFKA_MULTIPLEX_BZ, PROFILE_CHANGES_BZ, REGISTERED_USERS_BZ, Table
+from core.kafka_broker import BrokerError, create_topics
 from pipeline.errors import PipelineError
 from pipeline.storage import Lakehouse
 from pipeline.streams import BatchSink, Trigger, append_each_batch_once, run_available_now, run_parallel, start_stream
-from pipeline.tables import KAFKA_MULTIPLEX_BZ, PROFILE_CHANGES_BZ, REGISTERED_USERS_BZ, Table
 from pipeline.transforms import kafka_to_multiplex
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,7 @@ def read_source_rows(lh: Lakehouse, source_table: str, key: str, above: int) -> 
 
 def conform(df: DataFrame, table: Table) -> DataFrame:
     """Cast source columns to the bronze schema and stamp load_time."""
-    fields = [f.strip().split(" ", 1) for f in table.ddl.split(",")]
-    cols = [F.current_timestamp().alias(n) if n == "load_time" else F.col(n).cast(t).alias(n) for n, t in fields]
+    cols = [F.current_timestamp().alias(n) if n == "load_time" else F.col(n).cast(t).alias(n) for n, t in table.columns]
     return df.select(*cols)
 
 

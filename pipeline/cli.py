@@ -8,15 +8,17 @@ import signal
 import sys
 import threading
 
-from lakehouse.settings import Settings
+from core.contract import STAGES
+from core.settings import Settings
 from pipeline.errors import PipelineError, first_line
 
 log = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from lakehouse.spark import get_spark
-    from pipeline.runner import STAGES, run_batch, run_stream
+    from core.contract import STAGES
+    from core.spark import get_spark
+    from pipeline.runner import run_batch, run_stream
     from pipeline.storage import Lakehouse
 
     stages = STAGES if args.stage == "all" else (args.stage,)
@@ -49,7 +51,7 @@ def add_pipeline_parser(sub) -> None:
     run_parser.add_argument("--mode", choices=["batch", "stream"], default="batch")
     run_parser.add_argument(
         "--stage",
-        choices=["setup", "bronze", "silver", "gold", "all"],
+        choices=["setup", *STAGES, "all"],
         default="all",
         help="one stage (setup creates the tables; every run does it first), or all in order",
     )
@@ -58,6 +60,6 @@ def add_pipeline_parser(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lakehouse.cli import run_group
+    from core.cli import run_group
 
     return run_group("pipeline", add_pipeline_parser, argv)

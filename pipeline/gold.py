@@ -12,10 +12,7 @@ from functools import reduce
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pipeline.silver import SESSION_KEY, VISIT_KEY
-from pipeline.storage import Lakehouse
-from pipeline.streams import run_available_now, run_parallel
-from pipeline.tables import (
+from core.contract import (
     COMPLETED_WORKOUTS,
     GYM_LOGS,
     GYM_SUMMARY,
@@ -25,6 +22,9 @@ from pipeline.tables import (
     WORKOUT_BPM_SUMMARY,
     Table,
 )
+from pipeline.silver import SESSION_KEY, VISIT_KEY
+from pipeline.storage import Lakehouse
+from pipeline.streams import run_available_now, run_parallel
 from pipeline.transforms import attribute_sessions, gym_summary, tagged, workout_bpm_summary
 
 log = logging.getLogger(__name__)

@@ -11,17 +11,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 
+from core.contract import ALL_TABLES, PIPELINE_RUNS, QUARANTINE, STAGES, Table
 from pipeline.bronze import ingest_sources, run_bronze, start_kafka_ingest
 from pipeline.errors import PipelineError, first_line
 from pipeline.gold import run_gold
 from pipeline.silver import run_silver
 from pipeline.storage import Lakehouse
 from pipeline.streams import Trigger, run_parallel, stop_between_batches
-from pipeline.tables import ALL_TABLES, PIPELINE_RUNS, QUARANTINE, Table
 
 log = logging.getLogger(__name__)
 
-STAGES = ("bronze", "silver", "gold")
 OPS_TABLES = (PIPELINE_RUNS, QUARANTINE)
 STAGE_FUNCS: dict[str, Callable[[Lakehouse], int]] = {"bronze": run_bronze, "silver": run_silver, "gold": run_gold}
 

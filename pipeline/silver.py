@@ -17,9 +17,7 @@ from functools import reduce
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pipeline.storage import Lakehouse
-from pipeline.streams import append_each_batch_once, run_available_now, run_parallel
-from pipeline.tables import (
+from core.contract import (
     COMPLETED_WORKOUTS,
     GYM_LOGS,
     HEART_RATE,
@@ -33,6 +31,8 @@ from pipeline.tables import (
     WORKOUT_BPM,
     WORKOUTS,
 )
+from pipeline.storage import Lakehouse
+from pipeline.streams import append_each_batch_once, run_available_now, run_parallel
 from pipeline.transforms import (
     PROFILE_COLUMNS,
     checked,

@@ -11,8 +11,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse.settings import Settings
-from pipeline.tables import ALL_TABLES, Table
+from core.contract import ALL_TABLES, Table
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

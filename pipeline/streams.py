@@ -11,8 +11,8 @@ from pyspark import InheritableThread
 from pyspark.sql import DataFrame
 from pyspark.sql.streaming import StreamingQuery
 
+from core.contract import Table
 from pipeline.storage import Lakehouse
-from pipeline.tables import Table
 
 log = logging.getLogger(__name__)
 

@@ -7,13 +7,10 @@ from collections.abc import Callable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-# Field kinds of each topic's JSON value (contract 1.2): id = non-negative integer, number = int or float,
-# text = string, action = "start"|"stop", optional_number = number or null (gym logout).
-TOPIC_FIELDS: dict[str, dict[str, str]] = {
-    "bpm": {"device_id": "id", "time": "number", "heartrate": "number"},
-    "workout": {"user_id": "id", "workout_id": "id", "session_id": "id", "action": "action", "time": "number"},
-    "gym": {"mac_address": "text", "gym": "id", "login": "number", "logout": "optional_number"},
-}
+from core.contract import TOPIC_FIELDS as CONTRACT_FIELDS
+
+# Field name -> kind of each topic's JSON value (contract 1.2; kinds in core.contract.Field)
+TOPIC_FIELDS: dict[str, dict[str, str]] = {topic: dict(fields) for topic, fields in CONTRACT_FIELDS.items()}
 _NUMERIC = ("BIGINT", "DOUBLE", "FLOAT", "DECIMAL")
 _FIELD_TYPES = {"id": "bigint", "number": "double", "text": "string", "action": "string", "optional_number": "double"}
 

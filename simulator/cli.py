@@ -14,8 +14,8 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from lakehouse.kafka_broker import BrokerError
-from lakehouse.settings import Settings, SettingsError
+from core.kafka_broker import BrokerError
+from core.settings import Settings, SettingsError
 from simulator import control
 from simulator.config import ConfigError, FaultConfig, SimulatorConfig
 from simulator.engine import run_history, run_live
@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m simulator`: settings from the environment, then the same handlers as `lakehouse simulator`."""
-    from lakehouse.cli import setup_logging
+    from core.cli import setup_logging
 
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from lakehouse.settings import Settings
+from core.settings import Settings
 from simulator.config import SimulatorConfig
 from simulator.state import current_state, log_path, pid_alive, state_path, write_state
 

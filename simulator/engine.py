@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 
 from tqdm import tqdm
 
-from lakehouse.settings import Settings
+from core.settings import Settings
 from simulator.behaviour import DAY_SECONDS, RestingReadings, day_of, day_range, day_start, member_day_records
 from simulator.config import SimulatorConfig
 from simulator.faults import FaultCounts, inject_record_faults

@@ -1,5 +1,5 @@
 """Kafka output: a reachability check before producing and an idempotent, throughput-tuned producer, both
-connected as `lakehouse.connections` says (SASL/SSL when configured)."""
+connected as `core.connections` says (SASL/SSL when configured)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import time
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from lakehouse.connections import confluent_kafka_config
-from lakehouse.kafka_broker import BrokerError, create_topics
-from lakehouse.settings import Settings
+from core.connections import confluent_kafka_config
+from core.kafka_broker import BrokerError, create_topics
+from core.settings import Settings
 from simulator.lanes import Lane, Record
 from simulator.records import TOPIC_NAMES
 
@@ -38,7 +38,7 @@ def admin_config(settings: Settings) -> dict[str, object]:
 
 
 def producer_config(settings: Settings, tuning: dict[str, object] | None = None) -> dict[str, object]:
-    """The producer's settings: the project's connection (`lakehouse.connections`, SASL/SSL included), then
+    """The producer's settings: the project's connection (`core.connections`, SASL/SSL included), then
     idempotence with acks=all and the throughput tuning; `tuning` (benchmarks) overrides the tuning, never the
     delivery guarantees."""
     return {**confluent_kafka_config(settings), **PRODUCER_TUNING, **(tuning or {}), "enable.idempotence": True,

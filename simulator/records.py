@@ -9,8 +9,10 @@ import random
 
 import numpy as np
 
+from core.contract import ACTIONS, TOPIC_FIELDS, TOPICS
+
 BPM, WORKOUT, GYM = 0, 1, 2
-TOPIC_NAMES = ("bpm", "workout", "gym")
+TOPIC_NAMES = TOPICS  # index = the topic numbers above
 
 BPM_FORMAT = b'{"device_id":%d,"time":%.3f,"heartrate":%.1f}'
 # The same from integers (device, seconds, milliseconds, beats, tenths), one line per record for bulk formatting
@@ -19,11 +21,8 @@ WORKOUT_FORMAT = b'{"user_id":%d,"workout_id":%d,"session_id":%d,"action":"%s","
 GYM_IN_FORMAT = b'{"mac_address":"%s","gym":%d,"login":%.3f,"logout":null}'
 GYM_OUT_FORMAT = b'{"mac_address":"%s","gym":%d,"login":%.3f,"logout":%.3f}'
 
-REQUIRED = {
-    BPM: {"device_id": "id", "time": "number", "heartrate": "number"},
-    WORKOUT: {"user_id": "id", "workout_id": "id", "session_id": "id", "action": "action", "time": "number"},
-    GYM: {"mac_address": "str", "gym": "id", "login": "number", "logout": "number_or_null"},
-}
+# field name -> kind (core.contract.Field), per topic number
+REQUIRED = {number: dict(TOPIC_FIELDS[name]) for number, name in enumerate(TOPICS)}
 COMMON_MALFORMED = ("not_json", "not_object", "missing_field", "wrong_type", "negative_id")
 MALFORMED_KINDS = {
     BPM: COMMON_MALFORMED,
@@ -105,7 +104,7 @@ def malformed_value(topic: int, value: bytes, kind: str, rng: random.Random) -> 
         del record[rng.choice(fields)]
     elif kind == "wrong_type":
         name = rng.choice(fields)
-        record[name] = 12345 if REQUIRED[topic][name] in ("str", "action") else str(record[name])
+        record[name] = 12345 if REQUIRED[topic][name] in ("text", "action") else str(record[name])
     elif kind == "negative_id":
         name = rng.choice(id_fields)
         record[name] = -max(1, record[name])
@@ -124,11 +123,11 @@ def _type_ok(value: object, kind: str) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "number":
         return is_number
-    if kind == "number_or_null":
+    if kind == "optional_number":
         return value is None or is_number
-    if kind == "str":
+    if kind == "text":
         return isinstance(value, str)
-    return value in ("start", "stop")  # action: a wrong value is reported as bad_action below
+    return value in ACTIONS  # action: a wrong value is reported as bad_action below
 
 
 def malformed_reason(topic: int, value: bytes) -> str | None:
@@ -146,7 +145,7 @@ def malformed_reason(topic: int, value: bytes) -> str | None:
         if kind == "action":
             if not isinstance(record[name], str):
                 return "wrong_type"
-            if record[name] not in ("start", "stop"):
+            if record[name] not in ACTIONS:
                 return "bad_action"
         elif not _type_ok(record[name], kind):
             return "wrong_type"

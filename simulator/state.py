@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 from typing import IO
 
-from lakehouse.processes import pid_alive
-from lakehouse.settings import Settings
+from core.service import pid_alive
+from core.settings import Settings
 
 __all__ = ["pid_alive"]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.kafka_broker import LocalBroker, create_topics
-from lakehouse.processes import free_port, free_port_pair
-from lakehouse.settings import Settings
+from core.kafka_broker import LocalBroker, create_topics
+from core.service import free_port, free_port_pair
+from core.settings import Settings
 
 _free_port_pair = free_port_pair  # tests import these names from here
 __all__ = ["free_port", "_free_port_pair"]
@@ -53,7 +53,7 @@ def settings(tmp_path: Path, kafka_bootstrap: str) -> Settings:
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory):
     """One local SparkSession for the whole run, built by the project's own factory."""
-    from lakehouse.spark import get_spark
+    from core.spark import get_spark
 
     base = tmp_path_factory.mktemp("spark")
     session = get_spark(Settings.from_env({}, lakehouse_dir=base), app_name="tests",

@@ -6,8 +6,8 @@ import pytest
 
 from app.auth import SignInRefused, from_identity, local_admin
 from app.config import load_config, resolve_auth_mode
+from core.settings import SettingsError
 from governance.policy import load_policy
-from lakehouse.settings import SettingsError
 
 POLICY = load_policy()
 

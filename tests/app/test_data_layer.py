@@ -13,8 +13,8 @@ from app import charts, kafka_lag
 from app import queries as q
 from app.engines import DatabricksEngine, LocalEngine, TableMissing, WarehouseStarting, WarehouseUnreachable
 from app.queries import BoundQuery
-from lakehouse.settings import Settings
-from pipeline.tables import WORKOUT_BPM_SUMMARY
+from core.contract import WORKOUT_BPM_SUMMARY
+from core.settings import Settings
 from tests.app.polling import wait_until
 
 DATABRICKS = {"DATABRICKS_SERVER_HOSTNAME": "h", "DATABRICKS_HTTP_PATH": "/sql/1.0/warehouses/w",

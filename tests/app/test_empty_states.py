@@ -11,7 +11,7 @@ from deltalake import write_deltalake
 
 from app.demo_data import arrow_schema
 from app.engines import DatabricksEngine
-from pipeline.tables import GYM_SUMMARY, WORKOUT_BPM_SUMMARY
+from core.contract import GYM_SUMMARY, WORKOUT_BPM_SUMMARY
 from tests.app.conftest import open_page, texts
 
 PAGES = (None, "views/gym_usage.py", "views/operations.py")

@@ -17,7 +17,7 @@ from app import queries as q
 from app.demo_data import DemoSpec, write_demo_lakehouse
 from app.engines import LocalEngine, local_view_name
 from app.gender import gender_group, gender_group_sql
-from lakehouse.settings import Settings
+from core.settings import Settings
 from tests.app.test_data_layer import example_queries
 
 LAST_DAY = date(2026, 11, 20)

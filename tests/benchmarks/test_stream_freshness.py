@@ -24,7 +24,7 @@ from benchmarks.stream_freshness import (
     report,
     total_lag,
 )
-from lakehouse.settings import Settings
+from core.settings import Settings
 from simulator.records import BPM, WORKOUT, malformed_reason
 
 T0 = 1_764_000_000.0

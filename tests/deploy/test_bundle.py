@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from core.settings import Settings
 from lakehouse.cli import build_parser
-from lakehouse.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("bronze", "silver", "gold")
@@ -181,7 +181,7 @@ def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src = tmp_path_factory.mktemp("src")
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
-    for package in ("lakehouse", "pipeline", "simulator", "app", "governance"):
+    for package in ("core", "lakehouse", "pipeline", "simulator", "app", "governance"):
         shutil.copytree(ROOT / package, src / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     out = tmp_path_factory.mktemp("dist")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(src)],
@@ -197,9 +197,9 @@ def test_wheel_declares_the_lakehouse_entry_point_and_ships_every_package(built_
         parser = ConfigParser()
         parser.read_string(whl.read(entry_points).decode())
     assert parser["console_scripts"]["lakehouse"].strip() == "lakehouse.cli:main"
-    for package in ("lakehouse", "pipeline", "simulator", "app", "governance"):
+    for package in ("core", "lakehouse", "pipeline", "simulator", "app", "governance"):
         assert f"{package}/__init__.py" in names or any(n.startswith(f"{package}/") for n in names), package
-    assert "lakehouse/connections.py" in names and "pipeline/__main__.py" in names
+    assert "core/connections.py" in names and "pipeline/__main__.py" in names
     distribution = built_wheel.name.split("-")[0]
     for tasks in python_wheel_tasks(bundle["resources"]).values():
         assert {t["python_wheel_task"]["package_name"] for t in tasks} == {distribution}

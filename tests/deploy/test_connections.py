@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lakehouse.connections import confluent_kafka_config, jaas_config, jdbc_properties, spark_kafka_options
-from lakehouse.settings import Settings, SettingsError
+from core.connections import confluent_kafka_config, jaas_config, jdbc_properties, spark_kafka_options
+from core.settings import Settings, SettingsError
 
 BOOTSTRAP = "pkc-123.westeurope.azure.confluent.cloud:9092"
 

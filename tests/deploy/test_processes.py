@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from lakehouse.processes import Service, group_alive, pid_alive
+from core.service import Service, group_alive, pid_alive
 
 # A leader that, like the pipeline, stops its child itself when asked to stop (the child stands for Spark's JVM).
 LEADER = """

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.kafka_broker import LocalBroker
-from lakehouse.processes import free_port_pair
-from lakehouse.settings import Settings
+from core.contract import KAFKA_MULTIPLEX_BZ, REGISTERED_USERS_BZ
+from core.kafka_broker import LocalBroker
+from core.service import free_port_pair
+from core.settings import Settings
 from pipeline.bronze import run_bronze
 from pipeline.errors import PipelineError
 from pipeline.runner import setup
 from pipeline.storage import Lakehouse
-from pipeline.tables import KAFKA_MULTIPLEX_BZ, REGISTERED_USERS_BZ
 from simulator.config import SimulatorConfig
 from simulator.engine import run_history
 
@@ -65,7 +65,7 @@ def test_a_wrong_password_is_one_clear_error_and_nothing_is_written(sasl_broker,
 
 
 def test_a_cluster_id_never_starts_with_a_dash_that_the_storage_tool_would_read_as_an_option(monkeypatch):
-    from lakehouse import kafka_broker
+    from core import kafka_broker
 
     ids = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=bytes(16))])  # the first encodes as "-AAA..."
     monkeypatch.setattr(kafka_broker.uuid, "uuid4", lambda: next(ids))

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
-from lakehouse.cluster import StandaloneCluster
+from core.cluster import StandaloneCluster
+from core.contract import ALL_TABLES, GYM_SUMMARY, WORKOUT_BPM_SUMMARY
 from pipeline.runner import run_batch
 from pipeline.storage import Lakehouse
-from pipeline.tables import ALL_TABLES, GYM_SUMMARY, WORKOUT_BPM_SUMMARY
 from tests.helpers import produce, write_profile_changes, write_registrations
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ from deltalake import DeltaTable
 
 from app.demo_data import DemoSpec, write_demo_lakehouse
 from app.engines import LocalEngine
+from core.settings import Settings
 from governance.policy import Access, load_policy
-from lakehouse.settings import Settings
 
 POLICY = load_policy()
 PRINCIPALS: dict[str, Access] = {

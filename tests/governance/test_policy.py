@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from core.contract import ALL_TABLES
 from governance.policy import POLICY_FILE, NotPermitted, PolicyError, columns, load_policy, parse_policy
-from pipeline.tables import ALL_TABLES
 
 DOC = yaml.safe_load(POLICY_FILE.read_text())
 ALL = {t.full_name for t in ALL_TABLES}

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from core.contract import KAFKA_MULTIPLEX_BZ
 from pipeline.storage import Lakehouse
 from pipeline.streams import append_each_batch_once
-from pipeline.tables import KAFKA_MULTIPLEX_BZ
 
 
 def records(spark, first_offset: int, count: int):

@@ -7,12 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from lakehouse.processes import free_port
-from pipeline import cli
-from pipeline.errors import PipelineError
-from pipeline.runner import run_batch, run_stage, setup
-from pipeline.storage import Lakehouse
-from pipeline.tables import (
+from core.contract import (
     ALL_TABLES,
     GYM_SUMMARY,
     KAFKA_MULTIPLEX_BZ,
@@ -21,6 +16,11 @@ from pipeline.tables import (
     USER_BINS,
     WORKOUT_BPM_SUMMARY,
 )
+from core.service import free_port
+from pipeline import cli
+from pipeline.errors import PipelineError
+from pipeline.runner import run_batch, run_stage, setup
+from pipeline.storage import Lakehouse
 from tests.helpers import write_registrations
 
 MEMBER = (1, 11, "aa:bb:cc:dd:ee:01", 1_700_000_000.0)

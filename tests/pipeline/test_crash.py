@@ -16,10 +16,10 @@ import pytest
 from pyspark.sql import DataFrame
 from pyspark.testing import assertDataFrameEqual
 
-from lakehouse.settings import Settings
+from core.contract import ALL_TABLES, HEART_RATE, KAFKA_MULTIPLEX_BZ, PIPELINE_RUNS, WORKOUT_BPM_SUMMARY
+from core.settings import Settings
 from pipeline.runner import run_batch
 from pipeline.storage import Lakehouse
-from pipeline.tables import ALL_TABLES, HEART_RATE, KAFKA_MULTIPLEX_BZ, PIPELINE_RUNS, WORKOUT_BPM_SUMMARY
 
 VOLATILE = {"load_time", "detected_at"}  # stamped when written, so they differ between two runs by design
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,9 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
-from pipeline.runner import run_batch
-from pipeline.storage import Lakehouse
-from pipeline.tables import (
+from core.contract import (
     ALL_TABLES,
     COMPLETED_WORKOUTS,
     GYM_SUMMARY,
@@ -23,6 +21,8 @@ from pipeline.tables import (
     USERS,
     WORKOUT_BPM_SUMMARY,
 )
+from pipeline.runner import run_batch
+from pipeline.storage import Lakehouse
 from tests.helpers import produce, write_profile_changes, write_registrations
 
 T0 = 1_750_000_000.0  # 2025-06-15T15:06:40Z

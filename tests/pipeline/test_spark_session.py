@@ -1,4 +1,4 @@
-"""The SparkSession the project starts itself (lakehouse.spark.get_spark)."""
+"""The SparkSession the project starts itself (core.spark.get_spark)."""
 
 from __future__ import annotations
 

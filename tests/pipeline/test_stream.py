@@ -8,9 +8,9 @@ import time
 
 from pyspark.testing import assertDataFrameEqual
 
+from core.contract import GYM_SUMMARY, KAFKA_MULTIPLEX_BZ, WORKOUT_BPM_SUMMARY
 from pipeline.runner import STAGES, run_stream
 from pipeline.storage import Lakehouse
-from pipeline.tables import GYM_SUMMARY, KAFKA_MULTIPLEX_BZ, WORKOUT_BPM_SUMMARY
 from tests.helpers import produce, write_registrations
 from tests.pipeline.test_end_to_end import (
     expected_gym_summary,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
-from lakehouse.settings import Settings
+from core.settings import Settings
 from simulator.control import child_env
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
-from lakehouse.kafka_broker import LocalBroker, create_topics
+from core.kafka_broker import LocalBroker, create_topics
 from simulator import control
 from simulator.config import SimulatorConfig
 from tests.conftest import _free_port_pair

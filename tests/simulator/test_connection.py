@@ -1,4 +1,4 @@
-"""The simulator's Kafka clients connect as `lakehouse.connections` says: SASL/SSL settings reach the producer and the
+"""The simulator's Kafka clients connect as `core.connections` says: SASL/SSL settings reach the producer and the
 admin client, a background run inherits them, and missing credentials are a one-line error."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from confluent_kafka import Producer
 
-from lakehouse.settings import Settings
+from core.settings import Settings
 from simulator.control import child_env
 from simulator.kafka_sink import admin_config, producer_config
 from tests.conftest import free_port

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 
-from lakehouse.kafka_broker import create_topics
+from core.kafka_broker import create_topics
 from simulator.config import SimulatorConfig
 from simulator.engine import run_history
 from tests.simulator.helpers import consume_all, db_rows

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from lakehouse.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 

@@ -1,13 +1,12 @@
 """A real multi-process Spark standalone cluster on this machine: one master and N workers from the pyspark install.
 
 It is what `SPARK_MASTER=spark://127.0.0.1:7077` points at when there is no other cluster: each daemon is its own JVM,
-executors run in separate processes, and the driver only schedules. `python -m lakehouse.cluster start|status|stop`
+executors run in separate processes, and the driver only schedules. `lakehouse cluster start|status|stop`
 (or `scripts/spark_cluster.sh`) runs it in the background; tests use `StandaloneCluster` as a context manager.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -20,7 +19,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lakehouse.processes import free_port, pid_alive
+from core.service import free_port, pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -213,49 +212,3 @@ class StandaloneCluster:
         host, _, port = state["master_url"].removeprefix("spark://").partition(":")
         return cls(work_dir=work_dir, host=host, port=int(port), webui_port=int(state["master_ui"].rsplit(":", 1)[1]),
                    pids=state["pids"], worker_ui_ports=state["worker_ui_ports"])  # fmt: skip
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lakehouse.cluster", description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["start", "status", "stop"])
-    parser.add_argument("--dir", type=Path, default=Path("data/spark-cluster"), help="logs, scratch and state")
-    parser.add_argument("--port", type=int, default=7077)
-    parser.add_argument("--webui-port", type=int, default=8080)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--cores", type=int, default=1, help="cores per worker")
-    parser.add_argument("--memory", default="1g", help="memory per worker for its executors")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    running = StandaloneCluster.from_state(args.dir)
-    if args.action == "start":
-        if running is not None and "master" in running.pids and pid_alive(running.pids["master"]):
-            print(f"already running: {running.master_url}")
-            return 0
-        cluster = StandaloneCluster(work_dir=args.dir, workers=args.workers, cores=args.cores, memory=args.memory,
-                                    port=args.port, webui_port=args.webui_port)  # fmt: skip
-        print(f"SPARK_MASTER={cluster.start()}  (master UI {cluster.master_ui}, logs {args.dir / 'logs'})")
-    elif args.action == "status":
-        if running is None:
-            print("no cluster started from", args.dir)
-            return 3
-        try:
-            status = running.status()
-        except OSError as exc:
-            print(f"{running.master_url}: master not reachable ({exc})")
-            return 3
-        workers = [w for w in status.get("workers", []) if w.get("state") == "ALIVE"]
-        print(json.dumps({"master_url": running.master_url, "status": status.get("status"), "alive_workers":
-                          len(workers), "active_apps": [a.get("name") for a in status.get("activeapps", [])]},
-                         indent=2))  # fmt: skip
-    else:
-        if running is None:
-            print("no cluster started from", args.dir)
-            return 0
-        running.stop()
-        print("stopped")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lakehouse.connections import confluent_kafka_config
-from lakehouse.processes import pid_alive, read_pid, reap
-from lakehouse.settings import Settings
+from core.connections import confluent_kafka_config
+from core.service import pid_alive, read_pid, reap
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +288,7 @@ def create_topics(bootstrap: str, topics: list[str], partitions: int = DEFAULT_P
     """Create the topics that do not exist yet; return the names created.
 
     `client_config` is the full confluent-kafka configuration (SASL/SSL included, see
-    `lakehouse.connections.confluent_kafka_config`); without it the cluster is reached in plaintext. New topics take
+    `core.connections.confluent_kafka_config`); without it the cluster is reached in plaintext. New topics take
     the cluster's default replication factor (1 on the local broker, 3 on managed clusters).
     """
     from confluent_kafka.admin import AdminClient, NewTopic

@@ -13,7 +13,7 @@ import os
 from importlib.metadata import version
 from pathlib import Path
 
-from lakehouse.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -1,26 +1,60 @@
-"""Every table of the data contract: layer, name and schema, in one place (contract sections 2-5)."""
+"""The data contract in one place: every table with its typed columns, the Kafka topics and their fields, the
+pipeline's stages and how SQL text names a table. Simulator, pipeline, dashboard and governance all derive from it."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from lakehouse.settings import Settings
+
+class Column(NamedTuple):
+    name: str
+    type: str  # Spark SQL type name, upper case: BIGINT, DOUBLE, STRING, TIMESTAMP, DATE, INT, BOOLEAN
+
+
+def _columns(spec: str) -> tuple[Column, ...]:
+    """`"a BIGINT, b STRING"` -> typed columns; the contract below is written this way for reading."""
+    return tuple(Column(*part.split()) for part in spec.split(","))
 
 
 @dataclass(frozen=True)
 class Table:
     layer: str
     name: str
-    ddl: str  # Spark SQL column list
+    columns: tuple[Column, ...]
     partition_by: tuple[str, ...] = ()
     change_feed: bool = False  # Delta Change Data Feed on: later stages read its updates and deletes incrementally
+
+    def __init__(self, layer: str, name: str, columns: str | tuple[Column, ...], partition_by: tuple[str, ...] = (),
+                 change_feed: bool = False) -> None:  # fmt: skip
+        object.__setattr__(self, "layer", layer)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "columns", _columns(columns) if isinstance(columns, str) else tuple(columns))
+        object.__setattr__(self, "partition_by", partition_by)
+        object.__setattr__(self, "change_feed", change_feed)
 
     @property
     def full_name(self) -> str:
         return f"{self.layer}.{self.name}"
 
-    def path(self, settings: Settings) -> str:
-        return str(settings.table_path(self.layer, self.name))
+    @property
+    def ref(self) -> str:
+        """How SQL text names this table before an engine resolves it: `{layer.table}` (see TABLE_REF)."""
+        return "{" + self.full_name + "}"
+
+    @property
+    def ddl(self) -> str:
+        """Spark SQL column list, e.g. for CREATE TABLE or createDataFrame."""
+        return ", ".join(f"{c.name} {c.type}" for c in self.columns)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def type_of(self, column: str) -> str:
+        return dict(self.columns)[column]
 
 
 REGISTERED_USERS_BZ = Table(
@@ -86,3 +120,45 @@ ALL_TABLES = (
     WORKOUT_BPM_SUMMARY, GYM_SUMMARY, QUARANTINE, PIPELINE_RUNS,
 )  # fmt: skip
 BY_NAME = {t.full_name: t for t in ALL_TABLES}
+
+
+# SQL text names a table `{layer.table}`; an engine swaps each for its own name (a view, a path, a catalog name).
+TABLE_REF = re.compile(r"\{(\w+)\.(\w+)\}")
+
+
+def referenced_tables(sql: str) -> tuple[Table, ...]:
+    """The contract tables named `{layer.table}` in `sql`, in order of first use; KeyError for an unknown one."""
+    return tuple(dict.fromkeys(BY_NAME[f"{layer}.{name}"] for layer, name in TABLE_REF.findall(sql)))
+
+
+def render_refs(sql: str, qualify: Callable[[Table], str]) -> str:
+    """`sql` with every `{layer.table}` replaced by `qualify(table)`; KeyError for an unknown one."""
+    return TABLE_REF.sub(lambda m: qualify(BY_NAME[f"{m.group(1)}.{m.group(2)}"]), sql)
+
+
+# --- Kafka (contract 1.2) -------------------------------------------------------------------------------------------
+
+TOPICS = ("bpm", "workout", "gym")
+ACTIONS = ("start", "stop")
+
+
+class Field(NamedTuple):
+    name: str
+    kind: str  # id: non-negative integer; number: int or float; text: string; action: one of ACTIONS;
+    # optional_number: number or null (present, but may be null)
+
+
+TOPIC_FIELDS: dict[str, tuple[Field, ...]] = {
+    "bpm": (Field("device_id", "id"), Field("time", "number"), Field("heartrate", "number")),
+    "workout": (Field("user_id", "id"), Field("workout_id", "id"), Field("session_id", "id"),
+                Field("action", "action"), Field("time", "number")),
+    "gym": (Field("mac_address", "text"), Field("gym", "id"), Field("login", "number"),
+            Field("logout", "optional_number")),
+}  # fmt: skip
+FIELD_SQL_TYPES = {"id": "BIGINT", "number": "DOUBLE", "text": "STRING", "action": "STRING",
+                   "optional_number": "DOUBLE"}  # fmt: skip
+HEART_RATE_VALID = (25, 250)  # silver.heart_rate.valid: low <= heartrate <= high
+
+# --- pipeline stages (contract 8) ------------------------------------------------------------------------------------
+
+STAGES = ("bronze", "silver", "gold")

@@ -1,0 +1,3 @@
+"""The ground floor: settings, connections, the Spark factory, background services and the data contract.
+
+Every package may import it; it imports none of them."""
