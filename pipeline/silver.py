@@ -31,18 +31,15 @@ from core.contract import (
     WORKOUT_BPM,
     WORKOUTS,
 )
+from pipeline.parsing import checked, parse_bpm_events, parse_gym_events, parse_workout_events
 from pipeline.storage import Lakehouse
 from pipeline.streams import append_each_batch_once, run_available_now, run_parallel
 from pipeline.transforms import (
     PROFILE_COLUMNS,
-    checked,
     completed_workouts,
     first_by_offset,
     latest_logouts,
     latest_profile_changes,
-    parse_bpm_events,
-    parse_gym_events,
-    parse_workout_events,
     tagged,
     user_bins,
     workout_bpm,

@@ -8,14 +8,8 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from pipeline.transforms import (
-    TOPIC_FIELDS,
-    age_bin,
-    checked,
-    compact_pattern,
-    completed_workouts,
-    latest_profile_changes,
-)
+from pipeline.parsing import TOPIC_FIELDS, checked, compact_pattern
+from pipeline.transforms import age_bin, completed_workouts, latest_profile_changes
 
 
 def reasons(spark, kind: str, values: list[str]) -> list[str | None]:
