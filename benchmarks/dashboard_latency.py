@@ -48,7 +48,7 @@ def _time(fn: Callable[[], object], repeat: int) -> list[float]:
 
 def ensure_lakehouse(root: Path, sessions: int) -> Path:
     """A synthetic lakehouse of `sessions` workouts under root, generated once and reused while the size matches."""
-    from app.demo_data import DemoSpec, write_demo_lakehouse
+    from tests.support.demo_data import DemoSpec, write_demo_lakehouse
 
     marker = root / "benchmark.json"
     if marker.exists() and json.loads(marker.read_text()).get("sessions") == sessions:
@@ -163,7 +163,7 @@ st.caption("Streamlit's own start-up: nothing to query, nothing to draw.")
 
 
 def _drawn(page) -> None:
-    from app.harness import PAGE_DRAWN_JS
+    from tests.support.harness import PAGE_DRAWN_JS
 
     page.wait_for_function(PAGE_DRAWN_JS, timeout=60_000, polling="raf")
 
@@ -281,8 +281,8 @@ def _visits(browser, url: str, other: tuple[str, str] | None, visits: int,
 def browser_report(root: Path, work: Path, visits: int) -> bool:
     from playwright.sync_api import sync_playwright
 
-    from app.harness import CHROMIUM_ARGS, ensure_chromium, streamlit_server
     from app.navigation import PAGES
+    from tests.support.harness import CHROMIUM_ARGS, ensure_chromium, streamlit_server
 
     env = {
         "LAKEHOUSE_DIR": str(root),

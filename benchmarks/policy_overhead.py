@@ -16,10 +16,10 @@ from pathlib import Path
 
 from app import queries as q
 from app.data import secure
-from app.demo_data import DemoSpec, write_demo_lakehouse
 from app.engines import AccessDenied, LocalEngine
 from core.settings import Settings
 from governance.policy import load_policy
+from tests.support.demo_data import DemoSpec, write_demo_lakehouse
 
 LAST_DAY = date(2026, 11, 20)
 

@@ -11,7 +11,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from app.demo_data import DemoSpec, write_demo_lakehouse
+from tests.support.demo_data import DemoSpec, write_demo_lakehouse
 
 APP = str(Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py")
 LAST_DAY = date(2026, 11, 20)

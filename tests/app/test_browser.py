@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from app import simulator_controls
-from app.demo_data import DemoSpec, write_demo_lakehouse
-from app.harness import chromium_page, ensure_chromium, open_and_time, streamlit_server, wait_drawn
 from app.navigation import PAGES
 from core.kafka_broker import create_topics
 from core.settings import Settings
+from tests.support.demo_data import DemoSpec, write_demo_lakehouse
+from tests.support.harness import chromium_page, ensure_chromium, open_and_time, streamlit_server, wait_drawn
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CHARTS = {"workout-bpm": 4, "gym-usage": 5}  # drawn by plotly.js's basic bundle (app/plotly_js.py)

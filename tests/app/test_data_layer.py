@@ -94,7 +94,7 @@ def test_local_engine_reports_a_missing_table(tmp_path: Path) -> None:
 
 
 def test_local_engine_sees_a_new_delta_version(tmp_path: Path) -> None:
-    from app.demo_data import DemoSpec, write_demo_lakehouse
+    from tests.support.demo_data import DemoSpec, write_demo_lakehouse
 
     write_demo_lakehouse(tmp_path, DemoSpec(sessions=20, readings=False))
     engine = LocalEngine(Settings.from_env({}, lakehouse_dir=tmp_path), recheck_seconds=0)

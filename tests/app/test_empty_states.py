@@ -9,10 +9,10 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from app.demo_data import arrow_schema
 from app.engines import DatabricksEngine
 from core.contract import GYM_SUMMARY, WORKOUT_BPM_SUMMARY
 from tests.app.conftest import open_page, texts
+from tests.support.demo_data import arrow_schema
 
 PAGES = (None, "views/gym_usage.py", "views/operations.py")
 

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from app.demo_data import DemoSpec, write_demo_lakehouse
 from app.gender import GENDER_GROUPS, gender_group, gender_group_sql, groups_present, raw_values_in
 from tests.app.conftest import LAST_DAY, charts, metric, open_page
+from tests.support.demo_data import DemoSpec, write_demo_lakehouse
 
 # What members type (the simulator's spellings among them), and the group each one is shown in.
 MESSY = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.harness import PAGE_DRAWN_JS, chromium_page
+from tests.support.harness import PAGE_DRAWN_JS, chromium_page
 
 SHELL = """<div data-testid="stApp" data-test-script-state="{state}">
   <div data-testid="stSidebar">{sidebar}</div>

@@ -11,12 +11,12 @@ import pytest
 
 from app import queries as q
 from app.data import secure
-from app.demo_data import DemoSpec, write_demo_lakehouse
 from app.engines import AccessDenied, LocalEngine, local_view_name
 from core.settings import Settings
 from governance.policy import load_policy
 from tests.app.test_data_layer import example_queries
 from tests.app.test_query_equivalence import _normalise, _spark_param
+from tests.support.demo_data import DemoSpec, write_demo_lakehouse
 
 LAST_DAY = date(2026, 11, 20)
 POLICY = load_policy()

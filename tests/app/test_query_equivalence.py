@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 
 from app import queries as q
-from app.demo_data import DemoSpec, write_demo_lakehouse
 from app.engines import LocalEngine, local_view_name
 from app.gender import gender_group, gender_group_sql
 from core.settings import Settings
 from tests.app.test_data_layer import example_queries
+from tests.support.demo_data import DemoSpec, write_demo_lakehouse
 
 LAST_DAY = date(2026, 11, 20)
 FULL = q.WorkoutFilters(LAST_DAY - timedelta(days=30), LAST_DAY)

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from app.demo_data import DemoSpec, write_demo_lakehouse
 from app.engines import LocalEngine
 from core.settings import Settings
 from governance.policy import Access, load_policy
+from tests.support.demo_data import DemoSpec, write_demo_lakehouse
 
 POLICY = load_policy()
 PRINCIPALS: dict[str, Access] = {

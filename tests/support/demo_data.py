@@ -1,7 +1,8 @@
-"""A synthetic lakehouse with the contract's schemas: small and deterministic for tests and screenshots, or large
-(a million sessions in seconds) for the latency benchmark. Written with `deltalake`, no Spark needed.
+"""A synthetic lakehouse with the contract's schemas, written with `deltalake` (no Spark), for tests and benchmarks.
 
-    python -m app.demo_data DIR [--sessions N]
+Small and deterministic for tests and screenshots, or large (a million sessions in seconds) for the latency benchmark:
+
+    python -m tests.support.demo_data DIR [--sessions N]
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ def _write_ops(lakehouse_dir: Path, last_day: date, rng: np.random.Generator, co
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.demo_data", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.support.demo_data", description=__doc__.splitlines()[0])
     parser.add_argument("lakehouse_dir", type=Path)
     parser.add_argument("--sessions", type=int, default=DemoSpec.sessions)
     parser.add_argument("--members", type=int, default=DemoSpec.members)

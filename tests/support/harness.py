@@ -1,7 +1,7 @@
-"""Run the dashboard headless and drive it in Chromium: for the browser test, the screenshots and the benchmark.
+"""Run the dashboard headless and drive it in Chromium, for the browser test, the screenshots and the benchmark.
 
-Needs Debian's chromium (`apt-get install -y chromium chromium-driver`) and the `playwright` Python package; it never
-runs `playwright install`.
+Test and benchmark support only: needs Debian's chromium (installed with apt-get on first use when missing) and the
+`playwright` Python package; it never runs `playwright install`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,13 +18,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from core.service import free_port
+
 log = logging.getLogger(__name__)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]  # fmt: skip
-APP = Path(__file__).resolve().parent / "streamlit_app.py"
-PROJECT_ROOT = APP.parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+APP = PROJECT_ROOT / "app" / "streamlit_app.py"
 
 # True once the script run is over (no running indicator), the title is there, no element is still a skeleton, and
 # every chart has drawn. A chart of app/plotly_js.py is a Streamlit component in the main area: its container is on
@@ -65,12 +66,6 @@ def ensure_chromium() -> Path:
     if not CHROMIUM.exists():
         raise RuntimeError("apt-get installed chromium but /usr/bin/chromium is not there")
     return CHROMIUM
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

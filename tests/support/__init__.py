@@ -1,0 +1,1 @@
+"""Support for the tests and the benchmarks: a synthetic lakehouse and a headless dashboard in Chromium."""
