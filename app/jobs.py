@@ -1,8 +1,9 @@
 """Background pipeline runs started from the dashboard, surviving page reruns and dashboard restarts.
 
 Each job is a directory `<data_dir>/jobs/<job_id>/` with `job.json` (command, pid, state) and `output.log`. The job
-runs under a small detached supervisor (`python -m app.jobs supervise DIR`) that records the exit code, so the
-state is known even when the dashboard that started it is gone.
+runs under a small supervisor (`python -m app.jobs supervise DIR`, a `core.service.Service` with `supervisor.pid` and
+`supervisor.log` in that directory) that records the exit code, so the state is known even when the dashboard that
+started it is gone.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.contract import STAGES
-from core.service import pid_alive
+from core.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -75,15 +76,9 @@ def _read(path: Path) -> Job:
     return Job(**raw)
 
 
-def _alive(pid: int) -> bool:
-    """True while the process runs; a finished child of ours is reaped here so it does not linger as a zombie."""
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass  # not our child: fall through to the signal probe
-    return pid_alive(pid)
+def supervisor(directory: Path) -> Service:
+    """The job's supervisor process: `supervisor.pid` and `supervisor.log` in the job's directory."""
+    return Service("supervisor", directory)
 
 
 class JobManager:
@@ -108,24 +103,21 @@ class JobManager:
         directory = self._dir(job.job_id)
         directory.mkdir(parents=True)
         _write(directory / "job.json", job)
-        with (directory / "supervisor.log").open("ab") as errors:
-            proc = subprocess.Popen([sys.executable, "-m", "app.jobs", "supervise", str(directory)], cwd=self.cwd,
-                                    stdin=subprocess.DEVNULL, stdout=errors, stderr=errors,
-                                    start_new_session=True)  # fmt: skip
-        # The pid goes to its own file: rewriting job.json here could undo a final state the supervisor wrote already.
-        (directory / "pid").write_text(str(proc.pid))
-        log.info("started pipeline job %s (pid %d): %s", job.job_id, proc.pid, " ".join(cmd))
-        return replace(job, pid=proc.pid)
+        # The pid goes to the service's pid file: rewriting job.json here could undo a final state the supervisor wrote.
+        pid = supervisor(directory).start([sys.executable, "-m", "app.jobs", "supervise", str(directory)], cwd=self.cwd)
+        log.info("started pipeline job %s (pid %d): %s", job.job_id, pid, " ".join(cmd))
+        return replace(job, pid=pid)
 
     def get(self, job_id: str) -> Job:
         """The job with its state brought up to date (a supervisor that died without a word makes it `lost`)."""
         path = self._dir(job_id) / "job.json"
         job = _read(path)
-        pid_file = self._dir(job_id) / "pid"
-        if job.pid is None and pid_file.exists():
-            job = replace(job, pid=int(pid_file.read_text()))
-        never_started = job.pid is None and (datetime.now(UTC) - job.started).total_seconds() > START_GRACE_SECONDS
-        if job.state == RUNNING and (never_started or (job.pid is not None and not _alive(job.pid))):
+        service = supervisor(self._dir(job_id))
+        pid = service.pid()
+        job = replace(job, pid=job.pid or pid)
+        started = service.pid_file.exists()
+        never_started = not started and (datetime.now(UTC) - job.started).total_seconds() > START_GRACE_SECONDS
+        if job.state == RUNNING and pid is None and (started or never_started):
             job = replace(_read(path), pid=job.pid)  # the supervisor may have written its final state just now
             if job.state == RUNNING:
                 stopped = (self._dir(job_id) / "stop-requested").exists()
@@ -141,13 +133,11 @@ class JobManager:
         return [self.get(i) for i in ids[:limit]]
 
     def stop(self, job_id: str) -> Job:
+        """Ask the job to stop without waiting: its supervisor passes SIGTERM on and records the job as stopped."""
         job = self.get(job_id)
-        if job.state == RUNNING and job.pid is not None:
+        if job.state == RUNNING:
             (self._dir(job_id) / "stop-requested").touch()
-            try:
-                os.killpg(job.pid, signal.SIGTERM)  # the supervisor leads its own session: stop the whole group
-            except ProcessLookupError:
-                pass
+            supervisor(self._dir(job_id)).request_stop()
         return job
 
     def log_tail(self, job_id: str, lines: int = 15) -> str:

@@ -8,11 +8,14 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from core.connections import confluent_kafka_config
+from core.settings import Settings, SettingsError
+
 log = logging.getLogger(__name__)
 
 
 class KafkaUnreachable(RuntimeError):
-    pass
+    """No broker of the cluster answers, or the connection settings cannot reach it; one line for the page."""
 
 
 def _reachable(server: str, timeout: float) -> bool:
@@ -25,15 +28,22 @@ def _reachable(server: str, timeout: float) -> bool:
         return False
 
 
-def end_offsets(bootstrap: str, topics: Iterable[str], timeout: float = 3.0) -> dict[tuple[str, int], int]:
-    """High watermark (next offset to be written) of every partition of the given topics."""
+def end_offsets(settings: Settings, topics: Iterable[str], timeout: float = 3.0) -> dict[tuple[str, int], int]:
+    """High watermark (next offset to be written) of every partition of the given topics.
+
+    The client options come from `core.connections`, so a cluster that needs SASL or TLS is reached as the simulator
+    and the pipeline reach it."""
     from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+    bootstrap = settings.kafka_bootstrap_servers
+    try:
+        client = confluent_kafka_config(settings)
+    except SettingsError as exc:
+        raise KafkaUnreachable(f"Kafka at {bootstrap} cannot be reached with these settings: {exc}") from exc
     if not any(_reachable(server, timeout) for server in bootstrap.split(",")):
         raise KafkaUnreachable(f"Kafka at {bootstrap} is unreachable (no broker answers)")
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "dashboard-lag-probe",
-                         "enable.auto.commit": False, "socket.timeout.ms": int(timeout * 1000),
-                         "log_level": 0})  # fmt: skip
+    consumer = Consumer({**client, "group.id": "dashboard-lag-probe", "enable.auto.commit": False,
+                         "socket.timeout.ms": int(timeout * 1000), "log_level": 0})  # fmt: skip
     try:
         metadata = consumer.list_topics(timeout=timeout)
         out: dict[tuple[str, int], int] = {}

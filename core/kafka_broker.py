@@ -11,17 +11,14 @@ import logging
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.connections import confluent_kafka_config
-from core.service import pid_alive, read_pid, reap
+from core.service import Service, ServiceError, port_open
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -102,14 +99,6 @@ def _download_kafka_jars(lib: Path, cache_dir: Path) -> None:
     raise BrokerError(f"could not download Kafka {KAFKA_VERSION} from Maven Central: {'; '.join(problems[:3])}")
 
 
-def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 @dataclass
 class LocalBroker:
     """One KRaft broker+controller process; its state lives in `data_dir`."""
@@ -133,15 +122,20 @@ class LocalBroker:
         return f"{self.host}:{self.port}"
 
     @property
+    def service(self) -> Service:
+        """The broker's JVM: `<data_dir>/broker.pid` and `broker.log`."""
+        return Service("broker", self.data_dir, stop_timeout=30.0)
+
+    @property
     def pid_file(self) -> Path:
-        return self.data_dir / "broker.pid"
+        return self.service.pid_file
 
     @property
     def log_file(self) -> Path:
-        return self.data_dir / "broker.log"
+        return self.service.log_file
 
     def pid(self) -> int | None:
-        return read_pid(self.pid_file)
+        return self.service.pid()
 
     def is_running(self) -> bool:
         return self.pid() is not None and port_open(self.host, self.port)
@@ -217,38 +211,18 @@ class LocalBroker:
                                  capture_output=True, text=True)  # fmt: skip
             if fmt.returncode != 0:
                 raise BrokerError(f"formatting Kafka storage failed: {(fmt.stderr or fmt.stdout).strip()[-300:]}")
-        with open(self.log_file, "ab") as out:
-            proc = subprocess.Popen(self._java_cmd("kafka.Kafka", str(config)), stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-        self.pid_file.write_text(str(proc.pid))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise BrokerError(f"Kafka broker exited with code {proc.returncode}; see {self.log_file}")
-            if port_open(self.host, self.port) and _metadata_ok(self.bootstrap, self.client_config()):
-                log.info("Kafka broker %s up at %s (pid %s)", KAFKA_VERSION, self.bootstrap, proc.pid)
-                return self.bootstrap
-            time.sleep(0.2)  # polling the broker's port, bounded by the deadline
-        self.stop()
-        raise BrokerError(f"Kafka broker did not answer within {timeout:.0f}s; see {self.log_file}")
+        try:
+            pid = self.service.start(self._java_cmd("kafka.Kafka", str(config)), timeout=timeout,
+                                     ready=lambda: port_open(self.host, self.port)
+                                     and _metadata_ok(self.bootstrap, self.client_config()))  # fmt: skip
+        except ServiceError as exc:
+            raise BrokerError(f"Kafka {exc}") from exc
+        log.info("Kafka broker %s up at %s (pid %s)", KAFKA_VERSION, self.bootstrap, pid)
+        return self.bootstrap
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the broker cleanly (SIGTERM, then SIGKILL after `timeout`); False if none was running."""
-        pid = self.pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while pid_alive(pid) and time.monotonic() < deadline:
-            reap(pid)
-            time.sleep(0.1)
-        if pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
-            reap(pid)
-        self.pid_file.unlink(missing_ok=True)
-        log.info("Kafka broker (pid %s) stopped", pid)
-        return True
+        return self.service.stop(timeout=timeout)
 
     def client_config(self) -> dict[str, str]:
         """What a confluent-kafka client needs to reach this broker (the first SASL user's sign-in, if any)."""

@@ -6,12 +6,10 @@ import argparse
 import json
 import logging
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
-from core.kafka_broker import BrokerError, LocalBroker, ensure_kafka, port_open
-from core.service import Service, python_module
+from core.kafka_broker import BrokerError, LocalBroker, ensure_kafka
+from core.service import Service, ServiceError, http_ok, port_open, python_module
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,17 +24,7 @@ def services(settings: Settings) -> dict[str, Service]:
             "dashboard": Service("dashboard", run_dir)}  # fmt: skip
 
 
-def _wait_http(url: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.5)  # polling the dashboard's health endpoint, bounded by the deadline
-    return False
+DASHBOARD_START_SECONDS = 60.0
 
 
 def up(args: argparse.Namespace, settings: Settings) -> int:
@@ -68,11 +56,13 @@ def up(args: argparse.Namespace, settings: Settings) -> int:
     url = f"http://127.0.0.1:{args.port}"
     if not svc["dashboard"].pid() and port_open("127.0.0.1", args.port):
         raise BrokerError(f"port 127.0.0.1:{args.port} is in use by another process; pass --port")
-    svc["dashboard"].start(python_module("streamlit", "run", str(APP), "--server.port", str(args.port),
-                                         "--server.address", "127.0.0.1", "--server.headless", "true",
-                                         "--browser.gatherUsageStats", "false"))  # fmt: skip
-    if not _wait_http(f"{url}/_stcore/health", 60):
-        print(f"error: the dashboard did not answer within 60 s; see {svc['dashboard'].log_file}")
+    try:
+        svc["dashboard"].start(python_module("streamlit", "run", str(APP), "--server.port", str(args.port),
+                                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                                             "--browser.gatherUsageStats", "false"),
+                               ready=http_ok(f"{url}/_stcore/health"), timeout=DASHBOARD_START_SECONDS)  # fmt: skip
+    except ServiceError as exc:
+        print(f"error: {exc}")
         return 1
     print(f"\nThe stack is up. Open {url}\nStop it with: ./dev down")
     return 0
@@ -96,10 +86,7 @@ def down(args: argparse.Namespace, settings: Settings) -> int:
 def status(args: argparse.Namespace, settings: Settings) -> int:
     from simulator import control
 
-    report: dict[str, object] = {
-        name: {"pid": svc.pid(), "running": svc.pid() is not None, "log": str(svc.log_file)}
-        for name, svc in services(settings).items()
-    }
+    report: dict[str, object] = {name: svc.status() for name, svc in services(settings).items()}
     report["simulator"] = control.status(settings)
     report["kafka"] = (
         {"bootstrap": settings.kafka_bootstrap_servers, "external": True}

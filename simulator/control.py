@@ -3,33 +3,26 @@
 start(settings, SimulatorConfig(members=200), speed=60)  # spawns `python -m simulator live ...`, returns at once
 status(settings)  # {"running": bool, "pid", "rate", "events_sent", "errors", ...}
 stop(settings)  # SIGTERM, wait for the flush; False if none was running
+
+The run is a `core.service.Service` (`<data_dir>/simulator/live.pid` and `live.log`); its progress is in the state
+file it keeps beside them.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from core.settings import Settings
 from simulator.config import SimulatorConfig
-from simulator.state import current_state, log_path, pid_alive, state_path, write_state
+from simulator.state import current_state, live_service, read_state, state_path, write_state
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-_children: dict[int, subprocess.Popen] = {}
 
 
 class SimulatorControlError(RuntimeError):
     """The request cannot be done, e.g. a second start while one runs; the message is one line for the user."""
-
-
-def _reap() -> None:
-    for pid, proc in list(_children.items()):
-        if proc.poll() is not None:
-            del _children[pid]
 
 
 def child_env(settings: Settings) -> dict[str, str]:
@@ -73,13 +66,11 @@ def live_args(config: SimulatorConfig, speed: float, duration: float | None) -> 
 
 
 def is_running(settings: Settings) -> bool:
-    _reap()
     return bool(status(settings).get("running"))
 
 
 def status(settings: Settings) -> dict[str, object]:
     """The live simulator's last reported state (`running` False when none runs); never blocks."""
-    _reap()
     state = current_state(settings)
     return state if state is not None else {"running": False, "status": "never started"}
 
@@ -90,36 +81,19 @@ def start(settings: Settings, config: SimulatorConfig | None = None, speed: floa
     config = (config or SimulatorConfig()).validate()
     if not speed > 0:
         raise SimulatorControlError(f"speed must be positive, got {speed}")
-    current = status(settings)
-    if current.get("running"):
-        raise SimulatorControlError(f"a live simulator is already running (pid {current.get('pid')}); stop it first")
-    log = log_path(settings)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "simulator", *live_args(config, speed, duration)],
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                env=child_env(settings), start_new_session=True)  # fmt: skip
-    _children[proc.pid] = proc
-    state = {"pid": proc.pid, "running": True, "status": "starting", "mode": "live", "events_sent": 0,
-             "errors": 0, "rate": 0.0, "log": str(log)}  # fmt: skip
-    if current_state(settings) is None or not pid_alive(int(current_state(settings).get("pid") or 0)):
+    service = live_service(settings)
+    running = service.pid()
+    if running is not None:
+        raise SimulatorControlError(f"a live simulator is already running (pid {running}); stop it first")
+    pid = service.start([sys.executable, "-m", "simulator", *live_args(config, speed, duration)],
+                        env=child_env(settings))  # fmt: skip
+    state = {"pid": pid, "running": True, "status": "starting", "mode": "live", "events_sent": 0,
+             "errors": 0, "rate": 0.0, "log": str(service.log_file)}  # fmt: skip
+    if (read_state(state_path(settings)) or {}).get("pid") != pid:  # unless the run has reported already
         write_state(state_path(settings), state)
     return state
 
 
-def stop(settings: Settings, timeout: float = 60.0) -> bool:
-    """SIGTERM the live simulator and wait (up to `timeout`, then SIGKILL) until it has exited."""
-    state = current_state(settings)
-    pid = int((state or {}).get("pid") or 0)
-    if not pid or not pid_alive(pid):
-        _reap()
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        _reap()
-        time.sleep(0.05)  # waiting for another process to exit; bounded by the deadline
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
-    _reap()
-    return True
+def stop(settings: Settings, timeout: float | None = None) -> bool:
+    """Ask the live simulator to stop and wait until it has flushed and exited (SIGKILL after `timeout` seconds)."""
+    return live_service(settings).stop(timeout=timeout)

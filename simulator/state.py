@@ -1,4 +1,5 @@
-"""The state file a live run keeps under `<data_dir>/simulator/`: pid, progress, rate and errors, as JSON."""
+"""What a live run keeps under `<data_dir>/simulator/`: its pid and log (a `Service`), and a state file with its
+progress, rate and errors as JSON."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import os
 from pathlib import Path
 from typing import IO
 
-from core.service import pid_alive
+from core.service import Service
 from core.settings import Settings
 
-__all__ = ["pid_alive"]
+LIVE_STOP_SECONDS = 60.0  # a live run asked to stop flushes what it has queued to Kafka, then exits
 
 
 class AlreadyRunning(RuntimeError):
@@ -26,8 +27,9 @@ def state_path(settings: Settings) -> Path:
     return state_dir(settings) / "state.json"
 
 
-def log_path(settings: Settings) -> Path:
-    return state_dir(settings) / "live.log"
+def live_service(settings: Settings) -> Service:
+    """The live run as a background process: `live.pid` and `live.log` beside the state file."""
+    return Service("live", state_dir(settings), stop_timeout=LIVE_STOP_SECONDS)
 
 
 def write_state(path: Path, state: dict[str, object]) -> None:
@@ -50,14 +52,15 @@ def current_state(settings: Settings) -> dict[str, object] | None:
     state = read_state(state_path(settings))
     if state is None:
         return None
-    if state.get("running") and not pid_alive(int(state.get("pid") or 0)):
+    if state.get("running") and live_service(settings).pid() is None:
         state["running"] = False
         state["status"] = "dead" if state.get("status") == "running" else state.get("status")
     return state
 
 
 def acquire_live_lock(settings: Settings) -> IO[str]:
-    """Hold an exclusive lock for the life of a live run; AlreadyRunning if another process holds it."""
+    """Hold an exclusive lock for the life of a live run and record this process as the live service (started in the
+    background or not, `stop` and `status` then see it); AlreadyRunning if another process holds the lock."""
     path = state_dir(settings) / "live.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+")  # noqa: SIM115 - held open until the process exits
@@ -68,4 +71,5 @@ def acquire_live_lock(settings: Settings) -> IO[str]:
         state = read_state(state_path(settings)) or {}
         raise AlreadyRunning(f"a live simulator is already running (pid {state.get('pid', '?')}); "
                              "stop it first with `python -m simulator stop`") from None  # fmt: skip
+    live_service(settings).claim()
     return handle

@@ -7,13 +7,17 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from app import charts, data, kafka_lag, plotly_js, simulator_controls, ui
+from app import charts, data, kafka_lag, plotly_js, ui
 from app import queries as q
 from app.data import fetch
 from app.engines import DataUnavailable
 from app.jobs import RUNNING, STAGES, JobManager, JobRefused
+from core.settings import Settings
+from simulator import control
+from simulator.config import ConfigError, SimulatorConfig
 
 JOB_POLL_SECONDS = 2
+SIMULATOR_STOP_SECONDS = 20.0  # how long a stop from the page waits for the simulator's flush before forcing it
 
 
 def _jobs() -> JobManager:
@@ -21,9 +25,9 @@ def _jobs() -> JobManager:
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def _end_offsets(bootstrap: str, topics: tuple[str, ...]) -> tuple[dict[tuple[str, int], int], str | None]:
+def _end_offsets(settings: Settings, topics: tuple[str, ...]) -> tuple[dict[tuple[str, int], int], str | None]:
     try:
-        return kafka_lag.end_offsets(bootstrap, topics), None
+        return kafka_lag.end_offsets(settings, topics), None
     except kafka_lag.KafkaUnreachable as exc:
         return {}, str(exc)
 
@@ -34,10 +38,6 @@ def _end_offsets(bootstrap: str, topics: tuple[str, ...]) -> tuple[dict[tuple[st
 def _simulator(refresh: float | None) -> None:
     st.subheader("Simulator")
     settings = data.config().settings
-    reason = simulator_controls.unavailable_reason()
-    if reason:
-        st.info(reason.capitalize(), icon=":material/power_off:")
-        return
     c1, c2, c3 = st.columns([1, 1, 2])
     members = c1.number_input("Members", min_value=1, max_value=100_000, value=100, step=50, key="sim_members")
     speed = c2.number_input("Speed (× real time)", min_value=0.1, max_value=10_000.0, value=60.0, step=10.0,
@@ -49,26 +49,17 @@ def _simulator(refresh: float | None) -> None:
         stop = b2.button("Stop simulator", key="sim_stop", icon=":material/stop:")
     try:
         if start:
-            simulator_controls.start(settings, int(members), float(speed))
+            control.start(settings, SimulatorConfig(members=int(members)), speed=float(speed))
             st.toast("Simulator started")
         if stop:
-            st.toast("Simulator stopped" if simulator_controls.stop(settings) else "No simulator was running")
-    except simulator_controls.SimulatorRefused as exc:
+            stopped = control.stop(settings, timeout=SIMULATOR_STOP_SECONDS)
+            st.toast("Simulator stopped" if stopped else "No simulator was running")
+    except (control.SimulatorControlError, ConfigError) as exc:
         st.warning(f"The simulator refused: {exc}")
-    except simulator_controls.SimulatorUnavailable as exc:
-        st.info(str(exc).capitalize())
-        return
 
     @ui.live(refresh)
     def sim_status() -> None:
-        try:
-            s = simulator_controls.status(settings)
-        except (simulator_controls.SimulatorUnavailable, simulator_controls.SimulatorRefused) as exc:
-            st.info(str(exc).capitalize())
-            return
-        except Exception as exc:  # noqa: BLE001 - a status that cannot be read is shown, not raised
-            st.warning(f"Simulator status unavailable: {exc}")
-            return
+        s = control.status(settings)
         cols = st.columns(4)
         status = str(s.get("status") or "")
         cols[0].metric("State", (status or "running") if s.get("running") else ("failed" if status == "failed" else
@@ -160,7 +151,7 @@ def _lag() -> None:
     st.subheader("Kafka lag")
     settings = data.config().settings
     names = {full: short for short, full in settings.topics.items()}
-    ends, error = _end_offsets(settings.kafka_bootstrap_servers, tuple(names))
+    ends, error = _end_offsets(settings, tuple(names))
     if error:
         st.info(f"Lag unknown: {error}", icon=":material/cloud_off:")
         return

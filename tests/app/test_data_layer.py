@@ -14,8 +14,8 @@ from app import queries as q
 from app.engines import DatabricksEngine, LocalEngine, TableMissing, WarehouseStarting, WarehouseUnreachable
 from app.queries import BoundQuery
 from core.contract import WORKOUT_BPM_SUMMARY
+from core.service import wait_until
 from core.settings import Settings
-from tests.app.polling import wait_until
 
 DATABRICKS = {"DATABRICKS_SERVER_HOSTNAME": "h", "DATABRICKS_HTTP_PATH": "/sql/1.0/warehouses/w",
               "DATABRICKS_TOKEN": "t", "LAKEHOUSE_CATALOG": "wearables"}  # fmt: skip
@@ -101,7 +101,7 @@ def test_local_engine_sees_a_new_delta_version(tmp_path: Path) -> None:
     assert engine.query(q.workout_date_bounds()).to_pylist()[0]["sessions"] == 20
     write_demo_lakehouse(tmp_path, DemoSpec(sessions=30, readings=False))
     # the new version is copied in the background; until then queries keep answering from the previous one
-    wait_until(lambda: engine.query(q.workout_date_bounds()).to_pylist()[0]["sessions"] == 30, what="version 1")
+    wait_until(lambda: engine.query(q.workout_date_bounds()).to_pylist()[0]["sessions"] == 30, 30, "version 1")
     assert engine.last_commit(WORKOUT_BPM_SUMMARY) is not None
 
 
@@ -203,4 +203,4 @@ def test_lag_is_end_offset_minus_next_offset_in_bronze() -> None:
 
 def test_kafka_unreachable_fails_fast() -> None:
     with pytest.raises(kafka_lag.KafkaUnreachable):
-        kafka_lag.end_offsets("127.0.0.1:9", ["bpm"], timeout=5)
+        kafka_lag.end_offsets(Settings.from_env({}, kafka_bootstrap_servers="127.0.0.1:9"), ["bpm"], timeout=5)

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from app import kafka_lag
+from core.connections import confluent_kafka_config
 from core.contract import KAFKA_MULTIPLEX_BZ, REGISTERED_USERS_BZ
-from core.kafka_broker import LocalBroker
+from core.kafka_broker import DEFAULT_PARTITIONS, LocalBroker, create_topics
 from core.service import free_port_pair
 from core.settings import Settings
 from pipeline.bronze import run_bronze
@@ -62,6 +64,16 @@ def test_a_wrong_password_is_one_clear_error_and_nothing_is_written(sasl_broker,
         run_bronze(lh)
     assert "not-the-password" not in str(failure.value)
     assert lh.read(KAFKA_MULTIPLEX_BZ).count() == 0
+
+
+def test_the_dashboards_lag_probe_signs_in_through_settings_alone(sasl_broker, tmp_path):
+    settings = replace(sasl_settings(sasl_broker, tmp_path), kafka_topic_prefix="lag.")
+    topics = list(settings.topics.values())
+    create_topics(settings.kafka_bootstrap_servers, topics, client_config=confluent_kafka_config(settings))
+    ends = kafka_lag.end_offsets(settings, topics, timeout=15)
+    assert ends == {(topic, partition): 0 for topic in topics for partition in range(DEFAULT_PARTITIONS)}
+    with pytest.raises(kafka_lag.KafkaUnreachable):
+        kafka_lag.end_offsets(sasl_settings(sasl_broker, tmp_path, password="not-the-password"), topics, timeout=5)
 
 
 def test_a_cluster_id_never_starts_with_a_dash_that_the_storage_tool_would_read_as_an_option(monkeypatch):

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
@@ -20,17 +19,6 @@ def run(settings: Settings, *args: str, timeout: float = 60) -> subprocess.Compl
     """`python -m simulator ARGS` with these settings in its environment."""
     return subprocess.run([sys.executable, "-m", "simulator", *args], env=child_env(settings), capture_output=True,
                           text=True, timeout=timeout)  # fmt: skip
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 60.0, what: str = "condition") -> object:
-    """Poll until `condition()` is truthy, failing after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)  # polling interval, bounded by the deadline
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def consume_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[tuple[str, bytes]]:

@@ -6,10 +6,11 @@ from collections import Counter
 from dataclasses import replace
 
 from core.kafka_broker import LocalBroker, create_topics
+from core.service import wait_until
 from simulator import control
 from simulator.config import SimulatorConfig
 from tests.conftest import _free_port_pair
-from tests.simulator.helpers import consume_all, wait_for
+from tests.simulator.helpers import consume_all
 
 
 def test_broker_restart_mid_run_loses_and_duplicates_nothing(settings, tmp_path):
@@ -20,14 +21,14 @@ def test_broker_restart_mid_run_loses_and_duplicates_nothing(settings, tmp_path)
     create_topics(own.kafka_bootstrap_servers, list(own.topics.values()))
     try:
         control.start(own, SimulatorConfig(members=300, seed=8, rest_interval=60), speed=1800.0)
-        wait_for(lambda: control.status(own).get("events_delivered", 0) > 3000, what="records delivered")
+        wait_until(lambda: control.status(own).get("events_delivered", 0) > 3000, 60, "records delivered")
 
         broker.stop()
         down = control.status(own)["events_sent"]
-        wait_for(lambda: control.status(own)["events_sent"] > down + 3000, what="records queued while down")
+        wait_until(lambda: control.status(own)["events_sent"] > down + 3000, 60, "records queued while down")
         queued = control.status(own)["events_sent"]
         broker.start()
-        wait_for(lambda: control.status(own)["events_delivered"] > queued, timeout=120, what="the backlog delivered")
+        wait_until(lambda: control.status(own)["events_delivered"] > queued, 120, "the backlog delivered")
 
         assert control.stop(own, timeout=60)
         final = control.status(own)

@@ -11,12 +11,13 @@ from dataclasses import replace
 
 import pytest
 
+from core.service import wait_until
 from simulator import control
 from simulator.config import SimulatorConfig
 from simulator.engine import run_live
 from simulator.records import BPM, GYM, WORKOUT, malformed_reason
 from tests.conftest import free_port
-from tests.simulator.helpers import consume_all, db_rows, run, wait_for
+from tests.simulator.helpers import consume_all, db_rows, run
 
 
 def test_live_emits_records_as_the_clock_reaches_them_and_reports_progress(settings):
@@ -49,7 +50,7 @@ def test_control_starts_queries_refuses_a_second_start_and_stops(settings, clean
     state = control.start(settings, SimulatorConfig(members=50, seed=3, rest_interval=60), speed=600.0)
     assert state["running"] is True and state["pid"]
 
-    running = wait_for(lambda: (s := control.status(settings)).get("events_sent", 0) > 0 and s, what="records sent")
+    running = wait_until(lambda: (s := control.status(settings)).get("events_sent", 0) > 0 and s, 60, "records sent")
     assert running["running"] is True and running["pid"] == state["pid"] and running["errors"] == 0
     assert {"rate", "events_sent", "events_delivered", "started_at", "updated_at"} <= set(running)
     assert control.is_running(settings)
@@ -68,7 +69,7 @@ def test_control_starts_queries_refuses_a_second_start_and_stops(settings, clean
 
 def test_a_second_live_process_is_refused_even_without_control(settings, cleanup):
     control.start(settings, SimulatorConfig(members=5, rest_interval=60), speed=60.0)
-    wait_for(lambda: control.status(settings).get("status") == "running", what="the first run")
+    wait_until(lambda: control.status(settings).get("status") == "running", 60, "the first run")
 
     result = run(settings, "live", "--members", "5")
     assert result.returncode == 2 and "already running" in result.stderr
@@ -77,7 +78,7 @@ def test_a_second_live_process_is_refused_even_without_control(settings, cleanup
 def test_a_background_start_with_a_bad_broker_reports_the_error_in_its_status(settings):
     dead = replace(settings, kafka_bootstrap_servers=f"127.0.0.1:{free_port()}")
     control.start(dead, SimulatorConfig(members=5))
-    failed = wait_for(lambda: (s := control.status(dead)).get("status") == "failed" and s, what="the failure")
+    failed = wait_until(lambda: (s := control.status(dead)).get("status") == "failed" and s, 60, "the failure")
     assert failed["running"] is False and "not reachable" in failed["error"]
 
 
@@ -85,7 +86,7 @@ def test_sigint_stops_a_foreground_live_run_cleanly(settings):
     command = [sys.executable, "-m", "simulator", "live", "--members", "10", "--speed", "600"]
     proc = subprocess.Popen(command, env=control.child_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        wait_for(lambda: control.status(settings).get("events_sent", 0) > 0, what="records sent")
+        wait_until(lambda: control.status(settings).get("events_sent", 0) > 0, 60, "records sent")
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
