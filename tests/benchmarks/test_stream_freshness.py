@@ -8,22 +8,20 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from benchmarks.pipeline_batch import StepTime
-from benchmarks.stream_freshness import (
-    LagSample,
-    RecordBuilder,
+from benchmarks.freshness.load import RecordBuilder, Workload
+from benchmarks.freshness.probe import LagSample, delta_table, total_lag
+from benchmarks.freshness.report import (
     Result,
-    Workload,
-    _table,
     achieved_rate,
     freshness,
     lag_grows,
     lag_trend,
-    parse_args,
     percentile,
     report,
-    total_lag,
+    result_line,
 )
+from benchmarks.pipeline_batch import StepTime
+from benchmarks.stream_freshness import parse_args
 from core.settings import Settings
 from simulator.records import BPM, WORKOUT, malformed_reason
 
@@ -120,14 +118,16 @@ def test_report_states_freshness_lag_trend_and_where_the_time_goes():
     assert "silver  stage (ops.pipeline_runs): 4 runs" in text
     assert "one round (silver start to the next): p50 20.0" in text
     assert "gold_sessions_from_readings" in text and "uptime: load average 1.00" in text
+    assert result_line(result) == ("RESULT freshness_p50_s=10.00 freshness_p95_s=14.00 freshness_max_s=14.00 "
+                                   "sessions_missed=1 produced_per_s=1000.00 lag_last_third=135.00")  # fmt: skip
 
 
 def test_a_table_whose_log_has_no_commit_yet_reads_as_absent(tmp_path):
     """The pipeline creates a table's log folder before its first commit; the pollers wait rather than fail."""
     settings = Settings.from_env(lakehouse_dir=tmp_path)
     path = settings.table_path("gold", "workout_bpm_summary")
-    assert _table(settings, "gold", "workout_bpm_summary") is None
+    assert delta_table(settings, "gold", "workout_bpm_summary") is None
     (path / "_delta_log").mkdir(parents=True)
-    assert _table(settings, "gold", "workout_bpm_summary") is None
+    assert delta_table(settings, "gold", "workout_bpm_summary") is None
     write_deltalake(str(path), pa.table({"user_id": [1]}), mode="overwrite")
-    assert _table(settings, "gold", "workout_bpm_summary").version() == 0
+    assert delta_table(settings, "gold", "workout_bpm_summary").version() == 0
