@@ -49,25 +49,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--lakehouse-dir", type=Path, default=None, help="reuse (or write) the lakehouse here")
     args = parser.parse_args(argv)
-    root = args.lakehouse_dir or Path(tempfile.mkdtemp(prefix="policy-overhead-"))
+    with tempfile.TemporaryDirectory(prefix="policy-overhead-") as tmp:
+        measure(args.lakehouse_dir or Path(tmp), args.sessions, args.repeat)
+    return 0
+
+
+def measure(root: Path, sessions: int, repeat: int) -> None:
+    """Print each query's median per role over the lakehouse at root, written first unless it is there."""
     if not (root / "gold" / "workout_bpm_summary").exists():
-        write_demo_lakehouse(root, DemoSpec(sessions=args.sessions, members=5000, days=60, last_day=LAST_DAY,
+        write_demo_lakehouse(root, DemoSpec(sessions=sessions, members=5000, days=60, last_day=LAST_DAY,
                                             readings=False))  # fmt: skip
     policy = load_policy()
     roles = {"admin (baseline)": policy.access("admin", "platform_admin"), "analyst": policy.access("an", "analyst"),
              "gym manager": policy.access("gm", "gym_manager", (3,))}  # fmt: skip
     engine = LocalEngine(Settings.from_env({}, lakehouse_dir=root), recheck_seconds=3600)
-    print(f"median of {args.repeat} runs per query, {args.sessions:,} sessions, local engine (DuckDB)")
+    print(f"median of {repeat} runs per query, {sessions:,} sessions, local engine (DuckDB)")
     print(f"{'query':<24}" + "".join(f"{name:>18}" for name in roles))
     try:
         for bound in _queries():
             cells = []
             for rights in roles.values():
                 try:
-                    cells.append(f"{_median_ms(engine, secure(bound, rights), args.repeat):15.1f} ms")
+                    cells.append(f"{_median_ms(engine, secure(bound, rights), repeat):15.1f} ms")
                 except AccessDenied:
                     cells.append(f"{'denied':>18}")
             print(f"{bound.name:<24}" + "".join(cells))
     finally:
         engine.close()
-    return 0

@@ -43,7 +43,7 @@ def test_every_page_draws_and_the_controls_work(server: str) -> None:
             assert page.locator('[data-testid="stException"]').count() == 0, spec.title
             assert page.locator("h1").first.inner_text() == spec.title
             assert "Page not found" not in page.inner_text("body")
-            assert page.locator('[data-testid="stPlotlyChart"]').count() == 0, spec.title  # never the 4.7 MB bundle
+            assert page.locator('[data-testid="stPlotlyChart"]').count() == 0, spec.title  # never the full bundle
             if spec.url_path in CHARTS:
                 assert page.locator(".lh-plotly:has(.main-svg)").count() == CHARTS[spec.url_path], spec.title
             if spec.url_path == "gym-usage":  # its 3 heat maps: an image of the cells each, scaled without smoothing
