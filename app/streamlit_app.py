@@ -1,5 +1,6 @@
-"""Dashboard entry point: `streamlit run app/streamlit_app.py`. Signs the user in (app/auth.py), then builds the
-navigation from the page registry, showing only the pages the access policy lets them read."""
+"""Dashboard entry point: `streamlit run app/streamlit_app.py`. Signs the user in (app/auth.py; nobody without a
+configured sign-in), then builds the navigation from the page registry, showing only the pages the policy lets them
+read."""
 
 from __future__ import annotations
 
@@ -15,13 +16,16 @@ import streamlit as st  # noqa: E402
 
 from app import auth, data, plotly_js  # noqa: E402
 from app.navigation import pages_for  # noqa: E402
+from core.connections import redact  # noqa: E402
 from core.settings import SettingsError  # noqa: E402
 
 st.set_page_config(page_title="Wearable analytics", page_icon=":material/monitor_heart:", layout="wide")
 try:
     cfg = data.config()
 except SettingsError as exc:
-    st.error(f"The dashboard's settings cannot be used: {exc}")
+    st.error(
+        f"The dashboard's settings cannot be used, so nobody is signed in: {redact(str(exc))}", icon=":material/lock:"
+    )
     st.stop()
 if auth.sign_in(cfg) is None:
     st.stop()

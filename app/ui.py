@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from app import data
-from app.engines import DataUnavailable, TableMissing, WarehouseStarting
+from app import auth, data
+from app.engines import AccessDenied, DataUnavailable, TableMissing, WarehouseStarting
+from core.connections import redact
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def freshness() -> None:
     try:
         times = data.gold_commit_times()
     except DataUnavailable as exc:
-        st.caption(f"Gold freshness unknown: {exc}")
+        st.caption(f"Gold freshness unknown: {error_text(exc)}")
         return
     parts = []
     for name, when in times.items():
@@ -55,14 +56,29 @@ def freshness() -> None:
     st.caption("Gold last updated — " + " · ".join(parts), help="Time of the latest Delta commit of each gold table.")
 
 
+def error_text(exc: Exception) -> str:
+    """What an error tells the viewer: a platform admin gets its own text (credentials redacted); everyone else what
+    failed, without paths, addresses or the engine's words, which go to the log instead."""
+    if isinstance(exc, WarehouseStarting) or (isinstance(exc, AccessDenied) and exc.table):
+        return str(exc)  # the messages of these are written for the viewer
+    if auth.sees_error_details(data.config()):
+        return redact(str(exc))
+    log.warning("error shown to a non-admin as a summary: %s", redact(str(exc)))
+    if isinstance(exc, TableMissing):
+        return f"Table {exc.table.full_name} does not exist yet."
+    if isinstance(exc, AccessDenied):
+        return "Your access could not be checked; sign in again or ask a platform admin."
+    return "The data cannot be read right now. A platform admin can find the details in the dashboard's log."
+
+
 def unavailable(exc: DataUnavailable) -> None:
     """The one way a page says its data cannot be shown: a clear message, never a traceback."""
     if isinstance(exc, TableMissing):
-        st.info(f"{exc} Run the pipeline (Operations page) to build it.", icon=":material/hourglass_empty:")
+        st.info(f"{error_text(exc)} Run the pipeline (Operations page) to build it.", icon=":material/hourglass_empty:")
     elif isinstance(exc, WarehouseStarting):
-        st.warning(str(exc), icon=":material/hourglass_top:")
+        st.warning(error_text(exc), icon=":material/hourglass_top:")
     else:
-        st.error(str(exc), icon=":material/cloud_off:")
+        st.error(error_text(exc), icon=":material/cloud_off:")
 
 
 def no_data(what: str) -> None:

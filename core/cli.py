@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from core.connections import RedactingFilter
 from core.kafka_broker import BrokerError
 from core.settings import Settings, SettingsError
 
@@ -16,6 +17,9 @@ AddParser = Callable[[argparse._SubParsersAction], None]
 def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")  # fmt: skip
+    for handler in logging.getLogger().handlers:  # no credential of a connection string reaches a log
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
     for noisy in ("py4j", "urllib3", "streamlit"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -8,6 +8,7 @@ come from environment variables or, when `LAKEHOUSE_SECRET_SCOPE` is set, from t
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 
 from core.settings import Settings, SettingsError
@@ -16,6 +17,40 @@ log = logging.getLogger(__name__)
 
 # (scope, key) -> the secret's value, or None when the scope has no such key
 SecretReader = Callable[[str, str], str | None]
+
+# A value after a key that names a secret (`password=`, `trustStorePassword=`, `client_secret=`, `accessToken=` ...):
+# quoted, in braces (SQL Server) or up to the next separator. User names are left: they are not secrets.
+_SECRET_VALUE = re.compile(
+    r"(?i)(?<![\w.-])([\w.-]*(?:password|passwd|pwd|secret|token|apikey|api_key|sig))(\s*=\s*)"
+    r"(\"[^\"]*\"|'[^']*'|\{[^}]*\}|[^;&\s,)\"']+)"
+)
+_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)([^@\s/]+)(@)")  # scheme://user:password@host
+_ORACLE_PASSWORD = re.compile(r"(?i)(jdbc:oracle:[a-z]+:[^/@\s:]+/)([^@\s]+)(@)")  # jdbc:oracle:thin:user/password@
+REDACTED = "***"
+
+
+def redact(text: str) -> str:
+    """The text with every credential of a JDBC URL, connection string or JAAS line replaced by ***; for logs, error
+    lines and ops.pipeline_runs, which must never carry a password."""
+    text = _SECRET_VALUE.sub(lambda m: f"{m[1]}{m[2]}{REDACTED}", text)
+    text = _URL_PASSWORD.sub(lambda m: f"{m[1]}{REDACTED}{m[3]}", text)
+    return _ORACLE_PASSWORD.sub(lambda m: f"{m[1]}{REDACTED}{m[3]}", text)
+
+
+class RedactingFilter(logging.Filter):
+    """A handler filter that redacts credentials from every record's message and traceback before it is written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
 
 # Keys looked up in the secret scope for credentials that are not set as environment variables.
 SECRET_KEYS = {

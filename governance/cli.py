@@ -1,17 +1,18 @@
 """`governance generate|check|sql|apply`: write the deployable files from the policy, check them, print or apply
-the Unity Catalog SQL. Also `lakehouse governance ...` (the bundle job runs `apply` from the wheel)."""
+the Unity Catalog SQL (and revoke what the policy no longer gives). Also `lakehouse governance ...` (the bundle job
+runs `apply` from the wheel)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from core.settings import Settings
 from governance import generate, unity_catalog
-from governance.policy import PolicyError, load_policy
+from governance.policy import Policy, PolicyError, load_policy
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +52,34 @@ def apply_statements(statements: Iterable[str], execute: Callable[[str], object]
     return done
 
 
+def reconcile(policy: Policy, catalog: str, query: Callable[[str], list[Mapping[str, object]]],
+              execute: Callable[[str], object]) -> list[str]:  # fmt: skip
+    """SHOW GRANTS on every securable the policy governs, then REVOKE each privilege it does not give; returns the
+    REVOKE statements run."""
+    desired = unity_catalog.desired_grants(policy, catalog)
+    revokes: list[str] = []
+    for kind, parts in unity_catalog.securables(policy, catalog):
+        statement = unity_catalog.show_grants(kind, parts)
+        try:
+            rows = query(statement)
+        except Exception as exc:  # noqa: BLE001 - re-raised with the statement that failed
+            raise RuntimeError(f"{statement} failed: {(str(exc).splitlines() or [type(exc).__name__])[0]}") from exc
+        revokes += unity_catalog.revocations(desired, unity_catalog.granted(kind, parts, rows))
+    apply_statements(revokes, execute)
+    return revokes
+
+
 def _apply(args: argparse.Namespace, settings: Settings) -> int:
     """On Databricks: create the contract's tables if missing, then run the policy's statements through Spark."""
     catalog = args.catalog or settings.catalog
     if not catalog:
         print("error: give --catalog (or set LAKEHOUSE_CATALOG): grants live in a catalog", file=sys.stderr)
         return 2
-    statements = unity_catalog.statements(load_policy(args.policy), catalog)
+    policy = load_policy(args.policy)
+    statements = unity_catalog.statements(policy, catalog)
     if args.dry_run:
         sys.stdout.write("".join(f"{s};\n" for s in statements))
+        sys.stdout.write("-- then: SHOW GRANTS on every governed securable, REVOKE what the policy does not give\n")
         return 0
     from core.spark import get_spark
     from pipeline.storage import Lakehouse
@@ -69,10 +89,12 @@ def _apply(args: argparse.Namespace, settings: Settings) -> int:
         Lakehouse(spark, settings).ensure_all()
     try:
         count = apply_statements(statements, spark.sql)
+        revoked = reconcile(policy, catalog, lambda sql: [r.asDict() for r in spark.sql(sql).collect()], spark.sql)
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"applied {count} governance statements to catalog {catalog}")
+    print(f"applied {count} governance statements to catalog {catalog}; revoked {len(revoked)} grant(s) the policy "
+          f"no longer gives")  # fmt: skip
     return 0
 
 

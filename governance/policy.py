@@ -23,6 +23,9 @@ LAYERS = tuple(dict.fromkeys(t.layer for t in ALL_TABLES))
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _GROUP = re.compile(r"^[A-Za-z0-9_.@+\- ]+$")  # quoted with backticks in SQL: no backtick, no quote
 _IDENTITY = re.compile(r"^[A-Za-z0-9_.@+\-]+$")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_CONF_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_PLAIN_TEXT = re.compile(r"^[^\x00-\x1f\x7f]*$")  # one line, no control characters
 
 
 class PolicyError(ValueError):
@@ -53,6 +56,7 @@ class Role:
     unmasked: bool = False
     operations: bool = False
     row_filter: str | None = None
+    service: bool = False  # the dashboard app's own principal: reads unmasked for the app to filter, never a person
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,9 @@ def parse_policy(doc: Any) -> Policy:
 
     filters: dict[str, RowFilter] = {}
     for name, spec in _mapping(doc.get("row_filters") or {}, "row_filters").items():
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise PolicyError(f"row_filters: {str(name)[:80]!r} is not a plain identifier (letters, digits, _); it "
+                              f"names SQL functions and tables")  # fmt: skip
         spec = _mapping(spec, f"row_filters.{name}")
         _check_keys(spec, {"column", "tables"}, f"row_filters.{name}")
         tables = _names(spec.get("tables"), f"row_filters.{name}.tables")
@@ -204,9 +211,9 @@ def parse_policy(doc: Any) -> Policy:
     for name, spec in _mapping(doc.get("roles"), "roles").items():
         where = f"roles.{name}"
         spec = _mapping(spec, where)
-        _check_keys(spec, {"description", "group", "read", "write", "manage", "unmasked", "operations", "row_filter"},
-                    where)  # fmt: skip
-        if not _NAME.match(name):
+        _check_keys(spec, {"description", "group", "read", "write", "manage", "unmasked", "operations", "row_filter",
+                           "service"}, where)  # fmt: skip
+        if not isinstance(name, str) or not _NAME.match(name):
             raise PolicyError(f"{where}: role names are identifiers (letters, digits, _)")
         group = spec.get("group")
         if not isinstance(group, str) or not _GROUP.match(group):
@@ -214,13 +221,18 @@ def parse_policy(doc: Any) -> Policy:
         if group in groups:
             raise PolicyError(f"{where}: group {group!r} is already used by another role")
         groups.add(group)
-        for flag in ("manage", "unmasked", "operations"):
+        for flag in ("manage", "unmasked", "operations", "service"):
             if not isinstance(spec.get(flag, False), bool):
                 raise PolicyError(f"{where}.{flag}: expected true or false")
         row_filter = spec.get("row_filter")
         role = Role(name, group, str(spec.get("description", "")), _names(spec.get("read"), f"{where}.read"),
                     _names(spec.get("write"), f"{where}.write"), spec.get("manage", False), spec.get("unmasked", False),
-                    spec.get("operations", False), row_filter)  # fmt: skip
+                    spec.get("operations", False), row_filter, spec.get("service", False))  # fmt: skip
+        if not _PLAIN_TEXT.match(role.description):
+            raise PolicyError(f"{where}.description: one line of text, without control characters")
+        if role.service and (role.write or role.manage or role.operations or row_filter is not None):
+            raise PolicyError(f"{where}: a service role only reads; it cannot write, manage, run operations or be "
+                              f"row-filtered")  # fmt: skip
         if row_filter is not None:
             if row_filter not in filters:
                 raise PolicyError(f"{where}.row_filter: unknown row filter {row_filter!r}")
@@ -276,12 +288,47 @@ def parse_policy(doc: Any) -> Policy:
         if role_name not in roles:
             raise PolicyError(f"{where}: unknown role {role_name!r}; the policy's roles are {', '.join(roles)}")
         gyms = _gyms(spec.get("gyms"), where)
+        if roles[role_name].service:
+            raise PolicyError(f"{where}: role {role_name} is the dashboard app's own principal, not for people")
         check_gyms(roles[role_name], gyms, where)
         members.append(Member(identity, role_name, gyms))
 
-    cluster = doc.get("cluster_policy") or {}
-    _mapping(cluster, "cluster_policy")
+    cluster = _cluster_policy(doc.get("cluster_policy") or {})
     return Policy(catalog, schema, roles, filters, ordered, tuple(members), cluster)
+
+
+def _cluster_policy(value: Any) -> dict[str, Any]:
+    """The cluster policy section: every name and value a plain string of the kind Databricks expects."""
+    spec = _mapping(value, "cluster_policy")
+    allowed = {"name", "description", "spark_version_pattern", "data_security_mode", "node_types", "max_workers",
+               "fixed_spark_conf", "forbidden_env", "custom_tags"}  # fmt: skip
+    _check_keys(spec, allowed, "cluster_policy")
+    for key in ("name", "description", "spark_version_pattern", "data_security_mode"):
+        if key in spec and not (isinstance(spec[key], str) and _PLAIN_TEXT.match(spec[key])):
+            raise PolicyError(f"cluster_policy.{key}: one line of text, without control characters")
+    if "spark_version_pattern" in spec:
+        try:
+            re.compile(spec["spark_version_pattern"])
+        except re.error as exc:
+            raise PolicyError(f"cluster_policy.spark_version_pattern: not a regular expression ({exc})") from exc
+    nodes = spec.get("node_types", [])
+    if not isinstance(nodes, list) or not all(isinstance(n, str) and _CONF_KEY.match(n) for n in nodes):
+        raise PolicyError("cluster_policy.node_types: a list of node type names (letters, digits, '.', '_', '-')")
+    workers = spec.get("max_workers", 0)
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
+        raise PolicyError("cluster_policy.max_workers: a number of workers, 0 or more")
+    env = spec.get("forbidden_env") or []
+    if not isinstance(env, list) or not all(isinstance(n, str) and _ENV_NAME.match(n) for n in env):
+        raise PolicyError("cluster_policy.forbidden_env: a list of environment variable names (A-Z, 0-9, _)")
+    for key in ("fixed_spark_conf", "custom_tags"):
+        pairs = _mapping(spec.get(key) or {}, f"cluster_policy.{key}")
+        for name, setting in pairs.items():
+            if not (isinstance(name, str) and _CONF_KEY.match(name)):
+                raise PolicyError(f"cluster_policy.{key}: {str(name)[:80]!r} is not a plain key (letters, digits, '.', "
+                                  f"'_', '-')")  # fmt: skip
+            if not (isinstance(setting, str | int | float | bool) and _PLAIN_TEXT.match(str(setting))):
+                raise PolicyError(f"cluster_policy.{key}.{name}: one line of text")
+    return spec
 
 
 def check_gyms(role: Role, gyms: tuple[int, ...], where: str) -> None:

@@ -116,7 +116,7 @@ def _drill_down(row: pd.Series, label: str) -> None:
         try:
             readings = fetch(q.session_readings(row["user_id"], row["workout_id"], row["session_id"]))
         except DataUnavailable as exc:
-            st.info(f"Readings unavailable: {exc}")
+            st.info(f"Readings unavailable: {ui.error_text(exc)}")
             return
         if readings.empty:
             st.info("No readings for this session in silver.workout_bpm.")

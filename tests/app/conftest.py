@@ -28,13 +28,16 @@ def demo_lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, demo_lakehouse: Path) -> Path:
-    """Environment of one app test: the demo lakehouse, a fresh data dir, no Databricks, Kafka unreachable."""
+    """Environment of one app test: the demo lakehouse, a fresh data dir, no Databricks, Kafka unreachable, and the
+    one local admin of `./dev up`."""
     for name in ("DATABRICKS_SERVER_HOSTNAME", "DATABRICKS_HTTP_PATH", "DATABRICKS_TOKEN", "KAFKA_TOPIC_PREFIX"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LAKEHOUSE_DIR", str(demo_lakehouse))
     monkeypatch.setenv("LAKEHOUSE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", UNREACHABLE_KAFKA)
     monkeypatch.setenv("DASHBOARD_REFRESH_SECONDS", "0")
+    monkeypatch.setenv("DASHBOARD_AUTH", "local-admin")  # the one local admin is never the default: asked for here
+    monkeypatch.delenv("DASHBOARD_USERS_FILE", raising=False)
     return demo_lakehouse
 
 

@@ -29,6 +29,7 @@ def users_env(app_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     for name, (role, gyms) in USERS.items():
         users.add(name, role, gyms, PASSWORD, load_policy())
     monkeypatch.setenv("DASHBOARD_USERS_FILE", str(users.path))
+    monkeypatch.setenv("DASHBOARD_AUTH", "users-file")
     return app_env
 
 
@@ -139,23 +140,27 @@ def test_sign_out(users_env: Path):
     assert at.title[0].value == "Sign in" and not at.metric
 
 
-def test_without_a_users_file_the_local_default_is_one_admin_and_says_so(app_env: Path):
+def test_the_local_admin_mode_asked_for_is_one_admin_and_says_so(app_env: Path):
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     assert at.title[0].value == "Workout BPM"
-    assert "Local mode: everyone is **platform_admin**" in texts(at)
+    assert "Local mode: everyone on this machine is **platform_admin**" in texts(at)
 
 
 def test_a_users_file_that_does_not_exist_fails_closed(app_env: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("DASHBOARD_AUTH", "users-file")
     monkeypatch.setenv("DASHBOARD_USERS_FILE", str(tmp_path / "missing.json"))
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     assert "does not exist" in texts(at) and not at.metric
+    assert str(tmp_path) not in texts(at)  # the path is for the log, not for whoever opens the page
 
 
 def test_databricks_apps_identity_comes_from_the_policy_members(app_env: Path, monkeypatch):
-    """Outside Databricks Apps no proxy forwards an identity: the page refuses rather than guessing."""
+    """In a Databricks App without a forwarded identity the page refuses rather than guessing."""
     monkeypatch.setenv("DASHBOARD_AUTH", "databricks-apps")
+    monkeypatch.setenv("DATABRICKS_APP_NAME", "wearables-test")
+    monkeypatch.setenv("DATABRICKS_APP_PORT", "8000")
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     assert "No user identity was forwarded by Databricks Apps." in texts(at) and not at.metric

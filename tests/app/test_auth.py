@@ -12,21 +12,28 @@ from governance.policy import load_policy
 POLICY = load_policy()
 
 
+APP_ENV = {"DATABRICKS_APP_NAME": "wearables-prod", "DATABRICKS_APP_PORT": "8000"}
+
+
 @pytest.mark.parametrize(("env", "oidc", "mode"), [
-    ({}, False, "local-admin"),
+    ({}, False, "none"),
     ({"DASHBOARD_USERS_FILE": "u.json"}, False, "users-file"),
     ({"DASHBOARD_USERS_FILE": "u.json"}, True, "oidc"),
-    ({"DATABRICKS_APP_NAME": "wearables-prod", "DASHBOARD_USERS_FILE": "u.json"}, True, "databricks-apps"),
-    ({"DASHBOARD_AUTH": "users-file"}, True, "users-file"),
+    ({**APP_ENV, "DASHBOARD_USERS_FILE": "u.json"}, True, "databricks-apps"),
+    ({"DASHBOARD_AUTH": "users-file", "DASHBOARD_USERS_FILE": "u.json"}, True, "users-file"),
+    ({"DASHBOARD_AUTH": "local-admin"}, False, "local-admin"),
 ])  # fmt: skip
-def test_auto_picks_the_first_sign_in_that_applies(env, oidc, mode):
+def test_auto_picks_the_first_sign_in_that_applies_and_never_the_local_admin(env, oidc, mode):
+    """Behaviour changed on purpose (issue 22): with nothing configured nobody is signed in, instead of an admin."""
     assert resolve_auth_mode(env, oidc) == mode
 
 
 def test_forwarded_headers_are_not_trusted_off_databricks_apps():
-    """A browser can send X-Forwarded-Email anywhere; only the Apps runtime (DATABRICKS_APP_NAME) makes it the
-    identity, unless an operator says so explicitly."""
-    assert resolve_auth_mode({}, False) != "databricks-apps"
+    """A browser can send X-Forwarded-Email anywhere; only the Apps runtime (DATABRICKS_APP_NAME and _PORT) makes it
+    the identity, and asking for it elsewhere is an error."""
+    assert resolve_auth_mode({"DATABRICKS_APP_NAME": "x"}, False) != "databricks-apps"
+    with pytest.raises(SettingsError, match="this process is not a Databricks App"):
+        resolve_auth_mode({"DASHBOARD_AUTH": "databricks-apps"}, False)
 
 
 def test_unknown_auth_mode_is_one_line():
@@ -41,5 +48,5 @@ def test_an_e_mail_gets_its_role_and_gyms_from_the_policy_members():
         from_identity(POLICY, "stranger@example.com", "oidc")
 
 
-def test_the_local_default_is_the_policys_managing_role():
+def test_the_local_admin_is_the_policys_managing_role():
     assert local_admin(POLICY).role == "platform_admin"

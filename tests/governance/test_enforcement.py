@@ -86,7 +86,7 @@ def test_audit_cli_end_to_end_in_its_own_process(lakehouse: Path, tmp_path: Path
     env = {"PATH": "/usr/bin:/bin", "LAKEHOUSE_DIR": str(lakehouse), "DASHBOARD_USERS_FILE": str(users),
            "HOME": str(tmp_path)}  # fmt: skip
     add = subprocess.run([sys.executable, "-m", "app", "users", "add", "north", "--role", "gym_manager",
-                          "--gyms", "1,2"], input="pa55-word\n", env=env, capture_output=True, text=True,
+                          "--gyms", "1,2"], input="pa55-word-long-enough\n", env=env, capture_output=True, text=True,
                          timeout=120)  # fmt: skip
     assert add.returncode == 0, add.stderr
     done = subprocess.run([sys.executable, "-m", "app", "query", "--user", "north", "--table", "gold.gym_summary"],

@@ -41,10 +41,12 @@ def test_verify_accepts_the_right_password_only(tmp_path: Path):
 
 @pytest.mark.parametrize(("name", "role", "gyms", "password", "message"), [
     ("ann", "analyst", (), "", "the password is empty"),
-    ("ann", "superuser", (), "x", "unknown role 'superuser'"),
-    ("ann", "gym_manager", (), "x", "give gyms"),
-    ("ann", "analyst", (1,), "x", "sees every gym"),
-    ("ann; rm -rf /", "analyst", (), "x", "user name"),
+    ("ann", "analyst", (), "eleven-char", "the password is too short: use at least 12 characters"),
+    ("ann", "superuser", (), PASSWORD, "unknown role 'superuser'"),
+    ("ann", "gym_manager", (), PASSWORD, "give gyms"),
+    ("ann", "analyst", (1,), PASSWORD, "sees every gym"),
+    ("ann", "dashboard_app", (), PASSWORD, "the dashboard app's own principal, not for people"),
+    ("ann; rm -rf /", "analyst", (), PASSWORD, "user name"),
 ])  # fmt: skip
 def test_bad_user_details_are_refused_in_one_line(tmp_path, name, role, gyms, password, message):
     with pytest.raises(UsersError, match=message):

@@ -77,8 +77,10 @@ def streamlit_server(env: Mapping[str, str], log_file: Path, timeout: float = 90
            "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as out:
-        proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        # the one local admin, as `./dev up` runs it (never the dashboard's default), unless `env` says otherwise
+        proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env={"DASHBOARD_AUTH": "local-admin", **os.environ, **env},
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
