@@ -20,6 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from app.queries import BoundQuery, render, to_dollar_params
+from core.connections import DatabricksOAuth
 from core.contract import Table, render_refs
 from core.contract import referenced_tables as contract_tables
 from core.settings import Settings
@@ -246,7 +247,8 @@ class DatabricksEngine:
                  max_age_seconds: float = 1800.0, start_retries: int = 3, retry_wait_seconds: float | None = None,
                  sleep: Callable[[float], None] | None = None) -> None:  # fmt: skip
         if not settings.databricks_configured:
-            raise ValueError("DATABRICKS_SERVER_HOSTNAME, DATABRICKS_HTTP_PATH and DATABRICKS_TOKEN must all be set")
+            raise ValueError("set DATABRICKS_SERVER_HOSTNAME, DATABRICKS_HTTP_PATH and either DATABRICKS_CLIENT_ID "
+                             "and DATABRICKS_CLIENT_SECRET (OAuth) or DATABRICKS_TOKEN")  # fmt: skip
         self.settings = settings
         self.catalog = catalog
         self._connect = connect
@@ -255,6 +257,7 @@ class DatabricksEngine:
         self.retry_wait_seconds = self.RETRY_WAIT_SECONDS if retry_wait_seconds is None else retry_wait_seconds
         self._sleep = sleep or time.sleep
         self._conn: Any = None
+        self._oauth: DatabricksOAuth | None = None
         self._opened_at = 0.0
         self._lock = threading.Lock()
 
@@ -272,6 +275,10 @@ class DatabricksEngine:
 
             connect = dbsql.connect
         s = self.settings
+        if s.databricks_oauth:  # the service principal's short-lived OAuth tokens, never a long-lived one
+            self._oauth = self._oauth or DatabricksOAuth(s)
+            return connect(server_hostname=s.databricks_server_hostname, http_path=s.databricks_http_path,
+                           credentials_provider=self._oauth, _socket_timeout=60)  # fmt: skip
         return connect(server_hostname=s.databricks_server_hostname, http_path=s.databricks_http_path,
                        access_token=s.databricks_token, _socket_timeout=60)  # fmt: skip
 

@@ -40,6 +40,9 @@ class Settings:
     databricks_server_hostname: str | None = None
     databricks_http_path: str | None = None
     databricks_token: str | None = field(default=None, repr=False)
+    # OAuth machine-to-machine (a service principal, e.g. a Databricks App's own): preferred over a long-lived token
+    databricks_client_id: str | None = None
+    databricks_client_secret: str | None = field(default=None, repr=False)
     # Production connections (lakehouse/connections.py turns these into client options). Unset = the local defaults.
     kafka_security_protocol: str | None = None  # PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
     kafka_sasl_mechanism: str | None = None  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM
@@ -82,6 +85,8 @@ class Settings:
             databricks_server_hostname=env.get("DATABRICKS_SERVER_HOSTNAME") or None,
             databricks_http_path=env.get("DATABRICKS_HTTP_PATH") or None,
             databricks_token=env.get("DATABRICKS_TOKEN") or None,
+            databricks_client_id=env.get("DATABRICKS_CLIENT_ID") or None,
+            databricks_client_secret=env.get("DATABRICKS_CLIENT_SECRET") or None,
             kafka_security_protocol=protocol,
             kafka_sasl_mechanism=mechanism,
             kafka_sasl_username=env.get("KAFKA_SASL_USERNAME") or None,
@@ -127,8 +132,14 @@ class Settings:
         return f"jdbc:sqlite:{self.source_db_path.resolve()}"
 
     @property
+    def databricks_oauth(self) -> bool:
+        """A service principal's OAuth client id and secret are set (Databricks Apps sets them for the app's own)."""
+        return bool(self.databricks_client_id and self.databricks_client_secret)
+
+    @property
     def databricks_configured(self) -> bool:
-        return bool(self.databricks_server_hostname and self.databricks_http_path and self.databricks_token)
+        return bool(self.databricks_server_hostname and self.databricks_http_path
+                    and (self.databricks_token or self.databricks_oauth))  # fmt: skip
 
     def table_path(self, layer: str, table: str) -> Path:
         """Local Delta location `$LAKEHOUSE_DIR/<layer>/<table>` (contract invariant 4)."""

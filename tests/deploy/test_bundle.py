@@ -168,11 +168,14 @@ def test_dashboard_app_runs_streamlit_with_the_warehouse_settings_the_dashboard_
     assert bound["sql-warehouse"]["sql_warehouse"] == {"id": REQUIRED_VARS["warehouse_id"], "permission": "CAN_USE"}
     assert env["DATABRICKS_WAREHOUSE_ID"]["valueFrom"] == "sql-warehouse"
     assert env["DATABRICKS_HTTP_PATH"]["value"] == f"/sql/1.0/warehouses/{REQUIRED_VARS['warehouse_id']}"
-    assert env["DATABRICKS_TOKEN"]["valueFrom"] == "dashboard-token" and "secret" in bound["dashboard-token"]
-    # what the app process sees at run time (valueFrom filled in by Databricks) configures the Databricks engine
+    # no long-lived token: the app signs in with OAuth as its own service principal (issue 22 changed this on purpose)
+    assert "DATABRICKS_TOKEN" not in env and not any("secret" in r for r in bound.values())
+    # what the app process sees at run time (valueFrom filled in, the service principal's OAuth client set by
+    # Databricks Apps) configures the Databricks engine
     runtime = {name: e.get("value", f"<{e.get('valueFrom')}>") for name, e in env.items()}
+    runtime |= {"DATABRICKS_CLIENT_ID": "<app service principal>", "DATABRICKS_CLIENT_SECRET": "<its OAuth secret>"}
     settings = Settings.from_env(runtime)
-    assert settings.databricks_configured and settings.catalog == "main"
+    assert settings.databricks_configured and settings.databricks_oauth and settings.catalog == "main"
 
 
 @pytest.fixture(scope="module")
