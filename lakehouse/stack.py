@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import subprocess
 from pathlib import Path
 
 from core.kafka_broker import BrokerError, LocalBroker, ensure_kafka
+from core.permissions import make_private, private_paths, restrict_to_owner
 from core.service import Service, ServiceError, http_ok, port_open, python_module
 from core.settings import Settings
 
@@ -28,10 +30,13 @@ DASHBOARD_START_SECONDS = 60.0
 
 
 def up(args: argparse.Namespace, settings: Settings) -> int:
+    from app.config import local_stack_auth
     from simulator import control
     from simulator.config import SimulatorConfig
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # the dashboard's one local admin, unless a sign-in is configured (never its default); bad settings stop here
+    dashboard_env = {**os.environ, **local_stack_auth(os.environ)}
+    make_private(settings)  # data/ holds unmasked personal data: its owner's alone, and so is all written from now
     print("1/5 Kafka ...", flush=True)
     bootstrap = ensure_kafka(settings)
     print(f"    broker at {bootstrap}", flush=True)
@@ -45,6 +50,7 @@ def up(args: argparse.Namespace, settings: Settings) -> int:
 
     print("3/5 pipeline: one batch run over everything (bronze -> silver -> gold) ...", flush=True)
     subprocess.run(python_module("pipeline", "run", "--mode", "batch"), check=True)
+    restrict_to_owner(private_paths(settings))  # Spark sets its own permissions on what it creates
 
     svc = services(settings)
     print("4/5 live simulator and streaming pipeline ...", flush=True)
@@ -59,7 +65,7 @@ def up(args: argparse.Namespace, settings: Settings) -> int:
     try:
         svc["dashboard"].start(python_module("streamlit", "run", str(APP), "--server.port", str(args.port),
                                              "--server.address", "127.0.0.1", "--server.headless", "true",
-                                             "--browser.gatherUsageStats", "false"),
+                                             "--browser.gatherUsageStats", "false"), env=dashboard_env,
                                ready=http_ok(f"{url}/_stcore/health"), timeout=DASHBOARD_START_SECONDS)  # fmt: skip
     except ServiceError as exc:
         print(f"error: {exc}")
