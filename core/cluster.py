@@ -10,21 +10,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.service import free_port, pid_alive
+from core.service import Service, WaitAborted, free_port, wait_until
 
 log = logging.getLogger(__name__)
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
+DAEMON_STOP_SECONDS = 20.0  # a daemon asked to stop shuts down its executors and exits; then its group is ended
 
 
 class ClusterError(RuntimeError):
@@ -43,39 +40,6 @@ def _json(url: str) -> dict:
         return json.load(response)
 
 
-def _is_spark_daemon(pid: int) -> bool:
-    """True if `pid` is still one of our Spark daemons (guards against a recycled pid)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return pid_alive(pid)
-    return "org.apache.spark.deploy." in cmdline
-
-
-def terminate(pid: int, timeout: float = 20.0) -> None:
-    """SIGTERM one daemon (and the process group it leads), then SIGKILL it if it outlives `timeout`."""
-    if not pid_alive(pid) or not _is_spark_daemon(pid):
-        return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)  # reaps it when it is our child
-            except ChildProcessError:
-                done = 0 if pid_alive(pid) else pid
-            if done or not pid_alive(pid):
-                return
-            threading.Event().wait(0.1)
-    raise ClusterError(f"Spark daemon {pid} did not exit")
-
-
 @dataclass
 class StandaloneCluster:
     """One master and `workers` workers bound to `host`, logs and scratch space under `work_dir`."""
@@ -91,7 +55,6 @@ class StandaloneCluster:
     # the daemons only schedule and supervise: a small heap, one GC thread and the quick JIT keep them cheap
     daemon_java_opts: str = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
     python: str = sys.executable
-    pids: dict[str, int] = field(default_factory=dict)
     worker_ui_ports: list[int] = field(default_factory=list)
 
     @property
@@ -105,6 +68,19 @@ class StandaloneCluster:
     @property
     def state_file(self) -> Path:
         return self.work_dir / "cluster.json"
+
+    @property
+    def daemons(self) -> list[str]:
+        return ["master", *(f"worker-{i}" for i in range(self.workers))]
+
+    def service(self, name: str) -> Service:
+        """One daemon's JVM: pid file and log under `<work_dir>/logs`."""
+        return Service(name, self.work_dir / "logs", stop_timeout=DAEMON_STOP_SECONDS)
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """The pids of the daemons that are running, by name."""
+        return {name: pid for name in self.daemons if (pid := self.service(name).pid()) is not None}
 
     def _env(self) -> dict[str, str]:
         conf_dir = self.work_dir / "conf"  # empty: no stray spark-defaults or spark-env from elsewhere
@@ -122,18 +98,7 @@ class StandaloneCluster:
         }
 
     def _launch(self, name: str, main_class: str, *args: str) -> None:
-        logs = self.work_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        with open(logs / f"{name}.log", "ab") as out:
-            proc = subprocess.Popen(
-                [str(spark_home() / "bin" / "spark-class"), main_class, *args],
-                env=self._env(),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: stop() ends exactly this daemon and its children
-            )
-        self.pids[name] = proc.pid
+        self.service(name).start([str(spark_home() / "bin" / "spark-class"), main_class, *args], env=self._env())
         self._save()
 
     def _save(self) -> None:
@@ -149,20 +114,10 @@ class StandaloneCluster:
     def worker_status(self) -> list[dict]:
         return [_json(f"http://{self.host}:{port}/json/") for port in self.worker_ui_ports]
 
-    def _wait(self, ready, what: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        last: Exception | None = None
-        while time.monotonic() < deadline:
-            dead = [name for name, pid in self.pids.items() if not pid_alive(pid)]
-            if dead:
-                raise ClusterError(f"Spark {', '.join(dead)} exited during start-up; see {self.work_dir / 'logs'}")
-            try:
-                if ready():
-                    return
-            except OSError as exc:  # not listening yet
-                last = exc
-            threading.Event().wait(0.25)
-        raise ClusterError(f"{what} not ready after {timeout:.0f} s (last error: {last}); see {self.work_dir / 'logs'}")
+    def _exited(self) -> str | None:
+        """Which daemons have exited (for a start-up that waits on them), or None."""
+        dead = [name for name in self.daemons if self.service(name).pid() is None]
+        return f"Spark {', '.join(dead)} exited" if dead else None
 
     def start(self, timeout: float = 120.0) -> str:
         """Start the master, then the workers; return the master URL once every worker is registered and alive."""
@@ -177,7 +132,11 @@ class StandaloneCluster:
                 self._launch(f"worker-{i}", WORKER_CLASS, self.master_url, "--host", self.host, "--cores",
                              str(self.cores), "--memory", self.memory, "--webui-port", str(ui_port),
                              "--work-dir", str(self.work_dir / "work"))  # fmt: skip
-            self._wait(lambda: self.alive_workers() == self.workers, f"{self.workers} Spark workers", timeout)
+            wait_until(lambda: self.alive_workers() == self.workers, timeout, f"{self.workers} Spark workers",
+                       interval=0.25, abort=self._exited, retry_on=(OSError, ValueError))  # fmt: skip
+        except (TimeoutError, WaitAborted) as exc:
+            self.stop()
+            raise ClusterError(f"{exc}; see {self.work_dir / 'logs'}") from exc
         except BaseException:
             self.stop()
             raise
@@ -189,11 +148,9 @@ class StandaloneCluster:
 
     def stop(self) -> None:
         """Stop the workers, then the master; idempotent."""
-        for name in sorted(self.pids, key=lambda n: n == "master"):
-            terminate(self.pids[name])
-        self.pids.clear()
-        if self.state_file.exists():
-            self.state_file.unlink()
+        for name in [*self.daemons[1:], "master"]:
+            self.service(name).stop()
+        self.state_file.unlink(missing_ok=True)
 
     def __enter__(self) -> StandaloneCluster:
         self.start()
@@ -211,4 +168,4 @@ class StandaloneCluster:
         state = json.loads(state_file.read_text())
         host, _, port = state["master_url"].removeprefix("spark://").partition(":")
         return cls(work_dir=work_dir, host=host, port=int(port), webui_port=int(state["master_ui"].rsplit(":", 1)[1]),
-                   pids=state["pids"], worker_ui_ports=state["worker_ui_ports"])  # fmt: skip
+                   workers=len(state["worker_ui_ports"]), worker_ui_ports=state["worker_ui_ports"])  # fmt: skip

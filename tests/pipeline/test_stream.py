@@ -4,11 +4,11 @@ pipeline runs continuously, end in exactly the gold rows of one batch run."""
 from __future__ import annotations
 
 import threading
-import time
 
 from pyspark.testing import assertDataFrameEqual
 
 from core.contract import GYM_SUMMARY, KAFKA_MULTIPLEX_BZ, WORKOUT_BPM_SUMMARY
+from core.service import wait_until
 from pipeline.runner import STAGES, run_stream
 from pipeline.storage import Lakehouse
 from tests.helpers import produce, write_registrations
@@ -20,12 +20,9 @@ from tests.pipeline.test_end_to_end import (
 )
 
 
-def wait_for(condition, timeout: float, what: str, failed: list[BaseException]) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert not failed, f"the stream failed: {failed[0]!r}"
-        assert time.monotonic() < deadline, f"timed out after {timeout:.0f}s waiting for {what}"
-        time.sleep(1)  # polling the lakehouse for a condition, bounded by the deadline
+def stream_failed(failed: list[BaseException]):
+    """An `abort` for wait_until: the stream thread's exception, once it has one."""
+    return lambda: failed and f"the stream failed: {failed[0]!r}"
 
 
 def test_stream_fed_in_out_of_order_chunks_ends_in_the_batch_gold_rows(settings, spark):
@@ -47,8 +44,8 @@ def test_stream_fed_in_out_of_order_chunks_ends_in_the_batch_gold_rows(settings,
     worker.start()
     try:
         produce(settings.kafka_bootstrap_servers, bpm_chunk)  # readings before their workouts
-        wait_for(lambda: lh.exists(KAFKA_MULTIPLEX_BZ) and lh.read(KAFKA_MULTIPLEX_BZ).count() >= 15, 600,
-                 "the first chunks in bronze", failed)  # fmt: skip
+        wait_until(lambda: lh.exists(KAFKA_MULTIPLEX_BZ) and lh.read(KAFKA_MULTIPLEX_BZ).count() >= 15, 600,
+                   "the first chunks in bronze", interval=1.0, abort=stream_failed(failed))  # fmt: skip
         load_source_rows(settings)  # registrations and profiles after the events
         produce(settings.kafka_bootstrap_servers, workout_chunk)
 
@@ -59,7 +56,7 @@ def test_stream_fed_in_out_of_order_chunks_ends_in_the_batch_gold_rows(settings,
             sessions = sorted(lh.read(WORKOUT_BPM_SUMMARY).collect())
             return sessions == expected_sessions and sorted(lh.read(GYM_SUMMARY).collect()) == expected_visits
 
-        wait_for(gold_complete, 900, "the gold rows", failed)
+        wait_until(gold_complete, 900, "the gold rows", interval=1.0, abort=stream_failed(failed))
     finally:
         stop.set()
         worker.join(timeout=300)
