@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,11 @@ def policy(cfg: DashboardConfig) -> Policy:
 def failed_sign_ins() -> FailedSignIns:
     """The server's one record of failed sign-ins per user name, shared by every session."""
     return FailedSignIns()
+
+
+def request_headers() -> Mapping[str, str]:
+    """The HTTP headers of this session's browser connection (any browser can send any of them)."""
+    return st.context.headers
 
 
 def client_address() -> str | None:
@@ -217,7 +223,7 @@ def _oidc(pol: Policy) -> Principal | None:
 
 def _forwarded(pol: Policy) -> Principal | None:
     """The identity the Databricks Apps proxy forwards; app/config.py allows this mode only inside a Databricks App."""
-    headers = st.context.headers
+    headers = request_headers()
     email = headers.get("X-Forwarded-Email") or headers.get("X-Forwarded-Preferred-Username")
     if not email:
         st.error("No user identity was forwarded by Databricks Apps.", icon=LOCK)
