@@ -27,7 +27,7 @@ SecretReader = Callable[[str, str], str | None]
 # A value after a key that names a secret (`password=`, `trustStorePassword=`, `client_secret=`, `accessToken=` ...):
 # quoted, in braces (SQL Server) or up to the next separator. User names are left: they are not secrets.
 _SECRET_VALUE = re.compile(
-    r"(?i)(?<![\w.-])([\w.-]*(?:password|passwd|pwd|secret|token|apikey|api_key|sig))(\s*=\s*)"
+    r"(?i)(?<![\w.-])([\w.-]*(?:password|passwd|pwd|secret|token|apikey|api_key|accesskey|accountkey|privatekey|sig))(\s*=\s*)"
     r"(\"[^\"]*\"|'[^']*'|\{[^}]*\}|[^;&\s,)\"']+)"
 )
 _URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)([^@\s/]+)(@)")  # scheme://user:password@host
