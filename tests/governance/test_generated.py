@@ -131,3 +131,22 @@ def test_cluster_policy_refuses_what_it_forbids():
                  "node_type_id"):  # fmt: skip
         assert part in problems
     assert "hunter2" not in problems
+
+
+@pytest.mark.parametrize("value", ["it's", "back\\slash", "\\' OR 1=1 --", "'; DROP TABLE x; --", "ends with \\"])
+def test_every_literal_reads_back_as_itself_in_sparks_parser(spark, value):
+    literal = spark._jsparkSession.sessionState().sqlParser().parseExpression(unity_catalog.sql_string(value))
+    assert literal.getClass().getSimpleName() == "Literal" and literal.value().toString() == value
+
+
+def test_a_malicious_row_filter_name_that_slipped_past_validation_still_parses_as_the_same_statements(spark):
+    """Names are validated on load; the generator escapes anyway, so each statement stays one statement."""
+    evil = "gym' COMMENT 'x` OR 1=1"
+    rf = POLICY.row_filters["gym"]
+    roles = {n: dataclasses.replace(r, row_filter=evil if r.row_filter else None) for n, r in POLICY.roles.items()}
+    tampered = dataclasses.replace(POLICY, roles=roles, row_filters={evil: dataclasses.replace(rf, name=evil)})
+    parser = spark._jsparkSession.sessionState().sqlParser()
+    for sql in unity_catalog.statements(tampered):
+        kind = next((k for k in SPARK_PLANS if sql.startswith(k)), None)
+        if kind is not None:
+            assert parser.parsePlan(sql).getClass().getSimpleName() == SPARK_PLANS[kind], sql
