@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
 
 from core.connections import confluent_kafka_config, jdbc_properties, spark_kafka_options
 from core.contract import KAFKA_MULTIPLEX_BZ, PROFILE_CHANGES_BZ, REGISTERED_USERS_BZ, Table
 from core.kafka_broker import BrokerError, create_topics
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, first_line
+from pipeline.run_state import StageRun
 from pipeline.storage import Lakehouse
 from pipeline.streams import BatchSink, Trigger, append_each_batch_once, run_available_now, run_parallel, start_stream
-from pipeline.transforms import kafka_to_multiplex
+from pipeline.transforms import conform, kafka_to_multiplex
 
 log = logging.getLogger(__name__)
 
@@ -47,25 +49,19 @@ def read_source_rows(lh: Lakehouse, source_table: str, key: str, above: int) -> 
     try:
         return reader.option("query", query).load()
     except Exception as exc:  # noqa: BLE001 - JDBC errors arrive as Py4J/Analysis exceptions
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise PipelineError(f"cannot read {source_table} from the source database: {first}") from exc
+        raise PipelineError(f"cannot read {source_table} from the source database: {first_line(exc, 300)}") from exc
 
 
-def conform(df: DataFrame, table: Table) -> DataFrame:
-    """Cast source columns to the bronze schema and stamp load_time."""
-    cols = [F.current_timestamp().alias(n) if n == "load_time" else F.col(n).cast(t).alias(n) for n, t in table.columns]
-    return df.select(*cols)
-
-
-def ingest_source_table(lh: Lakehouse, source_table: str) -> int:
+def ingest_source_table(run: StageRun, source_table: str) -> int:
     """Copy new source rows into bronze exactly once: key above the bronze maximum, insert-only merge."""
+    lh = run.lh
     table, key = SOURCE_TABLES[source_table]
     above = lh.max_value(table, key)
     rows = conform(read_source_rows(lh, source_table, key, -1 if above is None else above), table).cache()
     try:
         count = rows.count()
         if count:
-            lh.insert_new(table, rows, [key])
+            run.stats.add(lh.insert_new(table, rows, [key]))
         log.info("bronze %s: %d new source rows", table.name, count)
         return count
     finally:
@@ -107,25 +103,25 @@ def kafka_ingest(lh: Lakehouse) -> tuple[DataFrame, BatchSink]:
     return kafka_source(lh).transform(kafka_to_multiplex), append_each_batch_once(lh, KAFKA_MULTIPLEX_BZ, KAFKA_QUERY)
 
 
-def start_kafka_ingest(lh: Lakehouse, trigger: Trigger):
+def start_kafka_ingest(lh: Lakehouse, trigger: Trigger) -> StreamingQuery:
     """Every Kafka record into bronze.kafka_multiplex_bz, continuously."""
     check_kafka(lh)
     source, sink = kafka_ingest(lh)
     return start_stream(lh, KAFKA_QUERY, source, trigger, sink)
 
 
-def run_bronze(lh: Lakehouse) -> int:
+def run_bronze(run: StageRun) -> int:
     """One bronze pass over everything available now: Kafka and both source tables side by side (the broker is
     checked first, so a broker that is down stops the stage before anything is written)."""
-    check_kafka(lh)
+    check_kafka(run.lh)
 
-    def from_kafka(lh: Lakehouse) -> int:
-        source, sink = kafka_ingest(lh)
-        return run_available_now(lh, KAFKA_QUERY, source, sink=sink)
+    def from_kafka(run: StageRun) -> int:
+        source, sink = kafka_ingest(run.lh)
+        return run_available_now(run, KAFKA_QUERY, source, sink=sink)
 
-    return run_parallel(lh, from_kafka, ingest_sources)
+    return run_parallel(run, from_kafka, ingest_sources)
 
 
-def ingest_sources(lh: Lakehouse) -> int:
+def ingest_sources(run: StageRun) -> int:
     """Every source table's new rows into bronze, the tables side by side."""
-    return run_parallel(lh, *[lambda lh, name=name: ingest_source_table(lh, name) for name in SOURCE_TABLES])
+    return run_parallel(run, *[partial(ingest_source_table, source_table=name) for name in SOURCE_TABLES])

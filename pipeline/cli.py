@@ -16,7 +16,6 @@ log = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from core.contract import STAGES
     from core.spark import get_spark
     from pipeline.runner import run_batch, run_stream
     from pipeline.storage import Lakehouse

@@ -12,11 +12,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql.streaming import StreamingQuery
 
 from core.contract import Table
+from pipeline.run_state import StageRun
 from pipeline.storage import Lakehouse
 
 log = logging.getLogger(__name__)
 
 BatchSink = Callable[[DataFrame, int], None]
+Step = Callable[[StageRun], int]  # one step of a stage: returns its input row count
 
 
 @dataclass(frozen=True)
@@ -63,45 +65,45 @@ def append_each_batch_once(lh: Lakehouse, table: Table, name: str) -> BatchSink:
     return append_new_batch
 
 
-def run_available_now(lh: Lakehouse, name: str, source: DataFrame | Callable[[], DataFrame],
+def run_available_now(run: StageRun, name: str, source: DataFrame | Callable[[], DataFrame],
                       sink: BatchSink, inputs: tuple[Table, ...] = ()) -> int:  # fmt: skip
     """Process everything available now, wait for it, and return the number of input rows; errors propagate.
 
     With `inputs`, the step is skipped (0 rows, no query started) while none of those tables has a Delta version
-    newer than the one this step last caught up to in this process: an idle round costs file listings, not queries.
+    newer than the one this step last caught up to (`run.state`): an idle round costs file listings, not queries.
     """
-    versions = tuple(lh.version(t) for t in inputs)
-    if inputs and lh.seen_versions.get(name) == versions:
+    versions = tuple(run.lh.version(t) for t in inputs)
+    if inputs and run.state.is_caught_up(name, versions):
         log.debug("%s: no new version of %s, skipped", name, ", ".join(t.full_name for t in inputs))
         return 0
     started = time.monotonic()
-    query = start_stream(lh, name, source() if callable(source) else source, AVAILABLE_NOW, sink)
+    query = start_stream(run.lh, name, source() if callable(source) else source, AVAILABLE_NOW, sink)
     try:
         query.awaitTermination()
     finally:
         if query.isActive:
             query.stop()
     rows = sum(int(p.get("numInputRows", 0)) for p in query.recentProgress)
-    lh.seen_versions[name] = versions
+    run.state.caught_up(name, versions)
     log.info("%s: %d input rows in %.1fs", name, rows, time.monotonic() - started)
     return rows
 
 
-def run_parallel(lh: Lakehouse, *steps: Callable[[Lakehouse], int]) -> int:
+def run_parallel(run: StageRun, *steps: Step) -> int:
     """Run steps that neither read nor write each other's tables side by side, each in its own thread (Spark runs
     their jobs concurrently: one step's planning, commits and small jobs overlap another's), and return the sum
     of their input rows. Every step runs to its end; then the first error, if any, is raised."""
     if len(steps) == 1:
-        return steps[0](lh)
+        return steps[0](run)
     results: list[int | BaseException] = [0] * len(steps)
 
-    def run(i: int) -> None:
+    def run_step(i: int) -> None:
         try:
-            results[i] = steps[i](lh)
+            results[i] = steps[i](run)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
             results[i] = exc
 
-    threads = [InheritableThread(target=run, args=(i,), name=getattr(step, "__name__", "step"))
+    threads = [InheritableThread(target=run_step, args=(i,), name=getattr(step, "__name__", "step"))
                for i, step in enumerate(steps)]  # fmt: skip
     for thread in threads:
         thread.start()

@@ -1,11 +1,24 @@
-"""Pure DataFrame -> DataFrame functions of the pipeline; reading, writing and stream wiring live elsewhere."""
+"""Pure DataFrame -> DataFrame functions of bronze and silver, one per table, and the helpers they share; reading,
+writing and stream wiring live elsewhere (gold's functions are in pipeline.gold_transforms)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+
+from core.contract import Table
+from pipeline.parsing import parse_bpm_events, parse_gym_events, parse_workout_events
+
+HEART_RATE_KEY = ["device_id", "time"]
+SESSION_KEY = ["user_id", "workout_id", "session_id"]
+WORKOUT_KEY = [*SESSION_KEY, "action"]
+WORKOUT_BPM_KEY = [*SESSION_KEY, "time"]
+VISIT_KEY = ["mac_address", "gym", "login"]
+
+# --- shared -----------------------------------------------------------------------------------------------------------
 
 
 def first_by_offset(keys: list[str]) -> Callable[[DataFrame], DataFrame]:
@@ -17,6 +30,46 @@ def first_by_offset(keys: list[str]) -> Callable[[DataFrame], DataFrame]:
         return df.groupBy(*keys).agg(*[F.min_by(c, order).alias(c) for c in others])
 
     return transform
+
+
+def change_set(current: DataFrame, wanted: DataFrame, keys: list[str]) -> DataFrame:
+    """The rows that turn `current` into `wanted`: the key, `wanted`'s values (NULL for a delete) and `change`, one of
+    insert, update or delete. Rows already equal are left out, so applying the set rewrites nothing else."""
+    values = [c for c in wanted.columns if c not in keys]
+    w = wanted.select(*keys, *[F.col(c).alias(f"w_{c}") for c in values], F.lit(True).alias("in_wanted"))
+    c = current.select(*keys, *[F.col(c).alias(f"c_{c}") for c in values], F.lit(True).alias("in_current"))
+    differs = reduce(Column.__or__, [~F.col(f"w_{v}").eqNullSafe(F.col(f"c_{v}")) for v in values], F.lit(False))
+    change = (
+        F.when(F.col("in_current").isNull(), F.lit("insert"))
+        .when(F.col("in_wanted").isNull(), F.lit("delete"))
+        .when(differs, F.lit("update"))
+    )
+    joined = w.join(c, keys, "full_outer").select(*keys, *[F.col(f"w_{v}").alias(v) for v in values],
+                                                  change.alias("change"))  # fmt: skip
+    return joined.where(F.col("change").isNotNull())
+
+
+def tagged(df: DataFrame, tag: str, columns: dict[str, str]) -> DataFrame:
+    """`df` in a common shape for a union of streams: a `source` column holding `tag`, then `columns` (name -> type),
+    NULL where `df` has no such column."""
+    return df.select(
+        F.lit(tag).alias("source"),
+        *[(F.col(c) if c in df.columns else F.lit(None)).cast(t).alias(c) for c, t in columns.items()],
+    )
+
+
+def of_source(changes: DataFrame, table: Table) -> DataFrame:
+    """The rows of a `tagged` union that came from `table`."""
+    return changes.where(F.col("source") == table.name)
+
+
+# --- bronze -----------------------------------------------------------------------------------------------------------
+
+
+def conform(df: DataFrame, table: Table) -> DataFrame:
+    """Source rows cast to a bronze table's schema, load_time stamped."""
+    cols = [F.current_timestamp().alias(n) if n == "load_time" else F.col(n).cast(t).alias(n) for n, t in table.columns]
+    return df.select(*cols)
 
 
 def kafka_to_multiplex(df: DataFrame) -> DataFrame:
@@ -37,39 +90,17 @@ def kafka_to_multiplex(df: DataFrame) -> DataFrame:
     )
 
 
-def completed_workouts(workouts: DataFrame) -> DataFrame:
-    """Sessions with a start and a stop where start_time < end_time <= start_time + 3 hours."""
-    keys = ["user_id", "workout_id", "session_id"]
-    sessions = workouts.groupBy(*keys).agg(
-        F.min(F.when(F.col("action") == "start", F.col("time"))).alias("start_time"),
-        F.min(F.when(F.col("action") == "stop", F.col("time"))).alias("end_time"),
-    )
-    return sessions.where(
-        (F.col("start_time") < F.col("end_time"))
-        & (F.col("end_time") <= F.col("start_time") + F.expr("INTERVAL 3 HOURS"))
-    )
+# --- silver -----------------------------------------------------------------------------------------------------------
 
 
-def workout_bpm(completed: DataFrame, users: DataFrame, heart_rate: DataFrame) -> DataFrame:
-    """Valid readings of the member's device taken between the session's start and end (inclusive)."""
-    sessions = completed.join(users.select("user_id", "device_id"), "user_id")
-    readings = heart_rate.where("valid").select("device_id", "time", "heartrate")
-    joined = sessions.join(
-        readings,
-        (sessions.device_id == readings.device_id) & readings.time.between(sessions.start_time, sessions.end_time),
+def first_registration(registrations: DataFrame) -> DataFrame:
+    """silver.users rows: per user the earliest registration; epoch seconds become a timestamp."""
+    order = F.struct("registration_timestamp", "load_time")
+    return registrations.groupBy("user_id").agg(
+        F.min_by("device_id", order).alias("device_id"),
+        F.min_by("mac_address", order).alias("mac_address"),
+        F.timestamp_seconds(F.min("registration_timestamp")).alias("registration_timestamp"),
     )
-    return joined.select("user_id", "workout_id", "session_id", "start_time", "end_time", "time", "heartrate")
-
-
-def workout_bpm_summary(bpm: DataFrame) -> DataFrame:
-    """Per completed session with readings: min/avg/max BPM and the number of readings."""
-    summary = bpm.groupBy("user_id", "workout_id", "session_id", "start_time", "end_time").agg(
-        F.min("heartrate").alias("min_bpm"),
-        F.avg("heartrate").alias("avg_bpm"),
-        F.max("heartrate").alias("max_bpm"),
-        F.count("*").alias("num_recordings"),
-    )
-    return summary
 
 
 PROFILE_COLUMNS = ["dob", "sex", "gender", "first_name", "last_name", "street_address", "city", "state", "zip"]
@@ -89,6 +120,89 @@ def latest_profile_changes(changes: DataFrame) -> DataFrame:
     )
 
 
+def user_profile_changes(current: DataFrame, changes: DataFrame) -> DataFrame:
+    """SCD type 1 with deletes, as a change set (see `change_set`) over `current` silver.user_profile rows: each user
+    of `changes` gets the profile of their latest change, or no row when that change is a delete."""
+    latest = latest_profile_changes(changes)
+    return change_set(current, latest.where(F.col("update_type") != "delete").drop("update_type"), ["user_id"])
+
+
+def well_formed(checked: DataFrame) -> DataFrame:
+    """Checked Kafka records (pipeline.parsing.checked) that are not malformed."""
+    return checked.where(F.col("reason").isNull())
+
+
+def quarantined(checked: DataFrame, source: str) -> DataFrame:
+    """ops.quarantine rows: the malformed ones of checked records from `source`."""
+    return checked.where(F.col("reason").isNotNull()).select(
+        F.lit(source).alias("source"),
+        "reason",
+        F.col("value").alias("raw_value"),
+        "partition",
+        "offset",
+        F.current_timestamp().alias("detected_at"),
+    )
+
+
+def heart_rate(checked: DataFrame) -> DataFrame:
+    """silver.heart_rate rows from checked `bpm` records: one per (device_id, time), the lowest (partition, offset)."""
+    return well_formed(checked).transform(parse_bpm_events).transform(first_by_offset(HEART_RATE_KEY))
+
+
+def workouts(checked: DataFrame) -> DataFrame:
+    """silver.workouts rows from checked `workout` records: one per start or stop of a session, the lowest offset."""
+    return well_formed(checked).transform(parse_workout_events).transform(first_by_offset(WORKOUT_KEY))
+
+
+def completed_workouts(workouts: DataFrame) -> DataFrame:
+    """Sessions with a start and a stop where start_time < end_time <= start_time + 3 hours."""
+    sessions = workouts.groupBy(*SESSION_KEY).agg(
+        F.min(F.when(F.col("action") == "start", F.col("time"))).alias("start_time"),
+        F.min(F.when(F.col("action") == "stop", F.col("time"))).alias("end_time"),
+    )
+    return sessions.where(
+        (F.col("start_time") < F.col("end_time"))
+        & (F.col("end_time") <= F.col("start_time") + F.expr("INTERVAL 3 HOURS"))
+    )
+
+
+def workout_bpm(completed: DataFrame, users: DataFrame, heart_rate: DataFrame) -> DataFrame:
+    """Valid readings of the member's device taken between the session's start and end (inclusive)."""
+    sessions = completed.join(users.select("user_id", "device_id"), "user_id")
+    readings = heart_rate.where("valid").select("device_id", "time", "heartrate")
+    joined = sessions.join(
+        readings,
+        (sessions.device_id == readings.device_id) & readings.time.between(sessions.start_time, sessions.end_time),
+    )
+    return joined.select(*SESSION_KEY, "start_time", "end_time", "time", "heartrate")
+
+
+def sessions_to_pair_again(completed: DataFrame, new_sessions: DataFrame, new_members: DataFrame) -> DataFrame:
+    """The completed sessions that readings already in silver may pair with for the first time: new sessions, and
+    every session of a new member."""
+    of_members = completed.join(new_members.select("user_id"), "user_id", "left_semi").select(*SESSION_KEY)
+    touched = new_sessions.select(*SESSION_KEY).unionByName(of_members).distinct()
+    return completed.join(touched, SESSION_KEY, "left_semi")
+
+
+def new_workout_bpm(completed: DataFrame, users: DataFrame, new_readings: DataFrame, sessions: DataFrame,
+                    readings: DataFrame) -> DataFrame:  # fmt: skip
+    """The silver.workout_bpm rows new input adds: new readings against every completed session, and `readings`
+    (those already there) against the `sessions` they may pair with for the first time."""
+    pairs = workout_bpm(completed, users, new_readings).unionByName(workout_bpm(sessions, users, readings))
+    return pairs.dropDuplicates(WORKOUT_BPM_KEY)
+
+
+def latest_logouts(visits: DataFrame) -> DataFrame:
+    """One row per visit (mac_address, gym, login) with the greatest logout seen, NULL while inside."""
+    return visits.groupBy(*VISIT_KEY).agg(F.max("logout").alias("logout"))
+
+
+def gym_logs(checked: DataFrame) -> DataFrame:
+    """silver.gym_logs rows from checked `gym` records: one per visit with the greatest logout of its records."""
+    return well_formed(checked).transform(parse_gym_events).select(*VISIT_KEY, "logout").transform(latest_logouts)
+
+
 AGE_BINS = ((18, "under 18"), (25, "18-25"), (35, "25-35"), (45, "35-45"), (55, "45-55"), (65, "55-65"),
             (75, "65-75"), (85, "75-85"), (95, "85-95"))  # fmt: skip
 
@@ -103,69 +217,8 @@ def age_bin(dob: Column, today: Column) -> Column:
 
 
 def user_bins(users: DataFrame, profiles: DataFrame, today: Column | None = None) -> DataFrame:
-    """Members with a current profile: age bin on the current UTC date, gender, city, state."""
+    """silver.user_bins rows: members with a current profile, their age bin on the current UTC date, gender, city,
+    state."""
     today = F.current_date() if today is None else today
     joined = users.select("user_id").join(profiles, "user_id")
     return joined.select("user_id", age_bin(F.col("dob"), today).alias("age"), "gender", "city", "state")
-
-
-def latest_logouts(visits: DataFrame) -> DataFrame:
-    """One row per visit (mac_address, gym, login) with the greatest logout seen, NULL while inside."""
-    return visits.groupBy("mac_address", "gym", "login").agg(F.max("logout").alias("logout"))
-
-
-def _minutes(start: Column, end: Column) -> Column:
-    return (F.unix_micros(end) - F.unix_micros(start)) / F.lit(60_000_000.0)
-
-
-def attribute_sessions(summary: DataFrame, users: DataFrame, gym_logs: DataFrame, bins: DataFrame) -> DataFrame:
-    """Add the gym of the visit around each session (latest login if several) and the member's current bins."""
-    keys = ["user_id", "workout_id", "session_id"]
-    s = summary.join(users.select("user_id", "mac_address"), "user_id", "left").alias("s")
-    g = gym_logs.alias("g")
-    inside = (
-        (F.col("s.mac_address") == F.col("g.mac_address"))
-        & (F.col("g.login") <= F.col("s.start_time"))
-        & (F.col("g.logout").isNull() | (F.col("s.end_time") <= F.col("g.logout")))
-    )
-    gyms = (
-        s.join(g, inside, "left")
-        .groupBy(*[F.col(f"s.{k}") for k in keys])
-        .agg(F.max_by("g.gym", "g.login").alias("gym"))
-    )
-    out = summary.join(gyms, keys, "left").join(bins.select("user_id", "age", "gender", "city", "state"), "user_id",
-                                                "left")  # fmt: skip
-    return out.select(
-        *keys, "start_time", "end_time", "gym", "age", "gender", "city", "state",
-        "min_bpm", "avg_bpm", "max_bpm", "num_recordings",
-    )  # fmt: skip
-
-
-def gym_summary(visits: DataFrame, users: DataFrame, completed: DataFrame) -> DataFrame:
-    """One row per visit: member, time in the gym, and the completed workouts done during it."""
-    v = visits.join(users.select("mac_address", "user_id"), "mac_address", "left").alias("v")
-    w = completed.select("user_id", "start_time", "end_time").alias("w")
-    during = (
-        (F.col("v.user_id") == F.col("w.user_id"))
-        & (F.col("w.start_time") >= F.col("v.login"))
-        & (F.col("v.logout").isNull() | (F.col("w.end_time") <= F.col("v.logout")))
-    )
-    joined = v.join(w, during, "left")
-    return joined.groupBy("v.mac_address", "v.gym", "v.login", "v.logout", "v.user_id").agg(
-        F.count("w.start_time").alias("num_workouts"),
-        F.coalesce(F.sum(_minutes(F.col("w.start_time"), F.col("w.end_time"))), F.lit(0.0)).alias(
-            "minutes_exercising"
-        ),
-    ).select(
-        "mac_address", "gym", "login", F.to_date("login").alias("date"), "user_id", "logout",
-        _minutes(F.col("login"), F.col("logout")).alias("minutes_in_gym"), "num_workouts", "minutes_exercising",
-    )  # fmt: skip
-
-
-def tagged(df: DataFrame, tag: str, columns: dict[str, str]) -> DataFrame:
-    """`df` in a common shape for a union of streams: a `source` column holding `tag`, then `columns` (name -> type),
-    NULL where `df` has no such column."""
-    return df.select(
-        F.lit(tag).alias("source"),
-        *[(F.col(c) if c in df.columns else F.lit(None)).cast(t).alias(c) for c, t in columns.items()],
-    )

@@ -17,6 +17,7 @@ from core.service import free_port_pair
 from core.settings import Settings
 from pipeline.bronze import run_bronze
 from pipeline.errors import PipelineError
+from pipeline.run_state import StageRun
 from pipeline.runner import setup
 from pipeline.storage import Lakehouse
 from simulator.config import SimulatorConfig
@@ -51,7 +52,7 @@ def test_simulator_and_pipeline_reach_a_sasl_broker_through_settings_alone(sasl_
     assert stats.total > 0
     lh = Lakehouse(spark, settings)
     setup(lh)
-    run_bronze(lh)
+    run_bronze(StageRun(lh))
     assert lh.read(KAFKA_MULTIPLEX_BZ).count() == stats.total
     assert lh.read(REGISTERED_USERS_BZ).count() == stats.registrations >= 5
 
@@ -61,7 +62,7 @@ def test_a_wrong_password_is_one_clear_error_and_nothing_is_written(sasl_broker,
     lh = Lakehouse(spark, replace(settings, source_db_url=str(tmp_path / "missing.db")))
     setup(lh)
     with pytest.raises(PipelineError, match=r"Kafka at 127\.0\.0\.1:\d+ is not reachable") as failure:
-        run_bronze(lh)
+        run_bronze(StageRun(lh))
     assert "not-the-password" not in str(failure.value)
     assert lh.read(KAFKA_MULTIPLEX_BZ).count() == 0
 

@@ -43,8 +43,7 @@ def test_a_batch_committed_before_a_restart_is_skipped_and_later_ones_appended(s
 
 
 def test_the_check_reads_the_whole_history_when_other_commits_hide_this_streams(settings, spark):
-    lh = Lakehouse(spark, settings)
-    lh.history_page = 2
+    lh = Lakehouse(spark, settings, history_page=2)
     lh.ensure(KAFKA_MULTIPLEX_BZ)
     append_each_batch_once(lh, KAFKA_MULTIPLEX_BZ, "ingest")(records(spark, 0, 1), 0)
     for n in range(3):  # more commits by others than one page of history

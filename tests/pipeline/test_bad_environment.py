@@ -19,6 +19,7 @@ from core.contract import (
 from core.service import free_port
 from pipeline import cli
 from pipeline.errors import PipelineError
+from pipeline.run_state import StageRun
 from pipeline.runner import run_batch, run_stage, setup
 from pipeline.storage import Lakehouse
 from tests.helpers import write_registrations
@@ -92,16 +93,16 @@ def test_a_table_rewritten_outside_the_pipeline_fails_gold_with_what_to_do(setti
     says how to rebuild, recorded, and gold left as it was."""
     lh = Lakehouse(spark, settings)
     setup(lh, "batch")
-    bins = f"delta.`{lh.location(USER_BINS)}`"
+    bins = lh.storage.sql_ref(USER_BINS)
     spark.sql(f"INSERT INTO {bins} VALUES (1, '25-35', 'F', 'Austin', 'TX')")
-    run_stage(lh, "gold", "batch")  # the checkpoint now expects change data from the next version on
+    run_stage(StageRun(lh), "gold", "batch")  # the checkpoint now expects change data from the next version on
     spark.sql(f"ALTER TABLE {bins} SET TBLPROPERTIES (delta.enableChangeDataFeed = false)")
     spark.sql(f"INSERT INTO {bins} VALUES (2, '25-35', 'M', 'Austin', 'TX')")
     spark.sql(f"ALTER TABLE {bins} SET TBLPROPERTIES (delta.enableChangeDataFeed = true)")
     gold_before = {t.name: lh.version(t) for t in (WORKOUT_BPM_SUMMARY, GYM_SUMMARY)}
 
     with pytest.raises(PipelineError) as raised:
-        run_stage(lh, "gold", "batch")
+        run_stage(StageRun(lh), "gold", "batch")
     message = str(raised.value)
     assert "the gold stage's checkpoints expect change data that a table it reads no longer has" in message
     assert "change data was not recorded for version [" in message
