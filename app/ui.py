@@ -56,17 +56,20 @@ def freshness() -> None:
     st.caption("Gold last updated — " + " · ".join(parts), help="Time of the latest Delta commit of each gold table.")
 
 
-def error_text(exc: Exception) -> str:
+def error_text(error: Exception | str, summary: str | None = None) -> str:
     """What an error tells the viewer: a platform admin gets its own text (credentials redacted); everyone else what
-    failed, without paths, addresses or the engine's words, which go to the log instead."""
-    if isinstance(exc, WarehouseStarting) or (isinstance(exc, AccessDenied) and exc.table):
-        return str(exc)  # the messages of these are written for the viewer
+    failed (`summary`, or one by the error's kind), without paths, addresses or the engine's words, which go to the
+    log instead."""
+    if isinstance(error, WarehouseStarting) or (isinstance(error, AccessDenied) and error.table):
+        return str(error)  # the messages of these are written for the viewer
     if auth.sees_error_details(data.config()):
-        return redact(str(exc))
-    log.warning("error shown to a non-admin as a summary: %s", redact(str(exc)))
-    if isinstance(exc, TableMissing):
-        return f"Table {exc.table.full_name} does not exist yet."
-    if isinstance(exc, AccessDenied):
+        return redact(str(error))
+    log.warning("error shown to a non-admin as a summary: %s", redact(str(error)))
+    if summary:
+        return summary
+    if isinstance(error, TableMissing):
+        return f"Table {error.table.full_name} does not exist yet."
+    if isinstance(error, AccessDenied):
         return "Your access could not be checked; sign in again or ask a platform admin."
     return "The data cannot be read right now. A platform admin can find the details in the dashboard's log."
 

@@ -153,7 +153,7 @@ def _lag() -> None:
     names = {full: short for short, full in settings.topics.items()}
     ends, error = _end_offsets(settings, tuple(names))
     if error:
-        st.info(f"Lag unknown: {error}", icon=":material/cloud_off:")
+        st.info(f"Lag unknown: {ui.error_text(error, 'Kafka cannot be reached.')}", icon=":material/cloud_off:")
         return
     if not ends:
         st.caption(f"No topics {', '.join(names)} on {settings.kafka_bootstrap_servers} yet.")
