@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.testing import assertDataFrameEqual
 
 from core.contract import ALL_TABLES, HEART_RATE, KAFKA_MULTIPLEX_BZ, PIPELINE_RUNS, WORKOUT_BPM_SUMMARY
+from core.service import exited, wait_until
 from core.settings import Settings
 from pipeline.runner import run_batch
 from pipeline.storage import Lakehouse
@@ -45,17 +45,8 @@ def start(settings: Settings, *args: str, log: Path) -> subprocess.Popen:
 
 
 def commits(settings: Settings, table) -> int:
-    log = Path(table.path(settings)) / "_delta_log"
+    log = settings.table_path(table.layer, table.name) / "_delta_log"
     return len(list(log.glob("*.json"))) if log.exists() else 0
-
-
-def wait_until(condition, timeout: float, what: str, *watched: subprocess.Popen) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        for proc in watched:
-            assert proc.poll() is None, f"{proc.args[1:4]} exited with {proc.returncode} while waiting for {what}"
-        assert time.monotonic() < deadline, f"timed out after {timeout:.0f}s waiting for {what}"
-        time.sleep(0.2)  # polling files for a condition, bounded by the deadline
 
 
 def stable(df: DataFrame) -> DataFrame:
@@ -70,7 +61,7 @@ def test_killed_stream_restarts_with_nothing_lost_or_doubled(settings, spark, tm
                       "--dup-rate", "0.02", "--late-rate", "0.02", "--malformed-rate", "0.01",
                       "--ooo-profile-rate", "0.2", "--outlier-rate", "0.01", log=logs / "simulator.log")  # fmt: skip
     try:
-        wait_until(settings.source_db_path.exists, 120, "the simulator's first registrations", simulator)
+        wait_until(settings.source_db_path.exists, 120, "the simulator's first registrations", abort=exited(simulator))
         # each round kills the pipeline right after a commit of a different layer, while the rest is mid-flight
         for round_, table in enumerate((KAFKA_MULTIPLEX_BZ, HEART_RATE, WORKOUT_BPM_SUMMARY)):
             before = commits(settings, table)
@@ -78,7 +69,8 @@ def test_killed_stream_restarts_with_nothing_lost_or_doubled(settings, spark, tm
                              log=logs / f"pipeline-{round_}.log")  # fmt: skip
             try:
                 wait_until(lambda t=table, b=before: commits(settings, t) > max(b, 1), 900,
-                           f"a new commit of {table.full_name} (round {round_})", pipeline, simulator)  # fmt: skip
+                           f"a new commit of {table.full_name} (round {round_})",
+                           abort=exited(pipeline, simulator))  # fmt: skip
             finally:
                 os.killpg(pipeline.pid, signal.SIGKILL)
                 pipeline.wait(60)
