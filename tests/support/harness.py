@@ -9,16 +9,14 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from core.service import free_port
+from core.service import Service, free_port, http_ok
 
 log = logging.getLogger(__name__)
 
@@ -75,37 +73,15 @@ def streamlit_server(env: Mapping[str, str], log_file: Path, timeout: float = 90
     port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), "--server.address",
            "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with log_file.open("ab") as out:
-        # the one local admin, as `./dev up` runs it (never the dashboard's default), unless `env` says otherwise
-        proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env={"DASHBOARD_AUTH": "local-admin", **os.environ, **env},
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)  # fmt: skip
+    # the one local admin, as `./dev up` runs it (never the dashboard's default), unless `env` says otherwise
+    server = Service(log_file.stem, log_file.parent, stop_timeout=20.0)
     url = f"http://127.0.0.1:{port}"
+    server.start(cmd, env={"DASHBOARD_AUTH": "local-admin", **os.environ, **env}, cwd=PROJECT_ROOT,
+                 ready=http_ok(f"{url}/_stcore/health"), timeout=timeout)  # fmt: skip
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log_file}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not answer within {timeout:.0f}s; see {log_file}")
-            time.sleep(0.2)  # polling the health endpoint, bounded by the deadline
         yield url
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        server.stop()
 
 
 @contextmanager
