@@ -76,13 +76,8 @@ def build_user_profile(run: StageRun) -> int:
     lh = run.lh
 
     def upsert_user_profile(batch: DataFrame, _id: int) -> None:
-        touched = batch.select("user_id").distinct().persist()  # read twice below, the batch itself once
-        try:
-            changes = lh.read(PROFILE_CHANGES_BZ).join(touched, "user_id", "left_semi")
-            current = lh.read(USER_PROFILE).join(touched, "user_id", "left_semi")
-            run.stats.add(lh.apply_changes(USER_PROFILE, user_profile_changes(current, changes), ["user_id"]))
-        finally:
-            touched.unpersist()
+        changes = lh.read(PROFILE_CHANGES_BZ).join(batch.select("user_id").distinct(), "user_id", "left_semi")
+        run.stats.add(lh.apply_changes(USER_PROFILE, user_profile_changes(changes), ["user_id"]))
 
     return run_available_now(run, "silver_user_profile", lambda: lh.read_stream(PROFILE_CHANGES_BZ),
                              inputs=(PROFILE_CHANGES_BZ,), sink=upsert_user_profile)  # fmt: skip

@@ -317,23 +317,17 @@ class Lakehouse:
         return _affected(merge.whenMatchedUpdate(condition=raised, set={column: s}).whenNotMatchedInsertAll().execute())
 
     def apply_changes(self, table: Table, changes: DataFrame, keys: list[str]) -> int:
-        """Apply a change set (`pipeline.transforms.change_set`: the table's columns and `change`, one of insert,
-        update, delete); an empty set commits nothing."""
-        changes = changes.persist()
-        try:
-            if changes.isEmpty():
-                return 0
-            values = {c: f"s.`{c}`" for c in table.column_names}
-            merge = (
-                self.delta(table).alias("t").merge(changes.alias("s"), _on(keys))
-                .whenMatchedDelete(condition="s.change = 'delete'")
-                .whenMatchedUpdate(condition="s.change = 'update'",
-                                   set={c: v for c, v in values.items() if c not in keys})
-                .whenNotMatchedInsert(condition="s.change = 'insert'", values=values)
-            )  # fmt: skip
-            return _affected(merge.execute())
-        finally:
-            changes.unpersist()
+        """Apply a change set: the table's columns and `change`. `delete` removes the key's row; any other change
+        (insert, update, upsert) writes the row where its values differ. An empty set commits nothing."""
+        values = {c: f"s.`{c}`" for c in table.column_names}
+        differs = _differs([c for c in table.column_names if c not in keys])
+        merge = (
+            self.delta(table).alias("t").merge(changes.alias("s"), _on(keys))
+            .whenMatchedDelete(condition="s.change = 'delete'")
+            .whenMatchedUpdate(condition=differs, set={c: v for c, v in values.items() if c not in keys})
+            .whenNotMatchedInsert(condition="s.change <> 'delete'", values=values)
+        )  # fmt: skip
+        return _affected(merge.execute())
 
     # --- appends tagged with their stream's batch id (pipeline.streams.append_each_batch_once) -------------------
 

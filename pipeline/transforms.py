@@ -33,8 +33,8 @@ def first_by_offset(keys: list[str]) -> Callable[[DataFrame], DataFrame]:
 
 
 def change_set(current: DataFrame, wanted: DataFrame, keys: list[str]) -> DataFrame:
-    """The rows that turn `current` into `wanted`: the key, `wanted`'s values (NULL for a delete) and `change`, one of
-    insert, update or delete. Rows already equal are left out, so applying the set rewrites nothing else."""
+    """The rows that turn `current` into `wanted` (for `Lakehouse.apply_changes`): the key, `wanted`'s values (NULL
+    for a delete) and `change`, one of insert, update or delete. Rows already equal are left out."""
     values = [c for c in wanted.columns if c not in keys]
     w = wanted.select(*keys, *[F.col(c).alias(f"w_{c}") for c in values], F.lit(True).alias("in_wanted"))
     c = current.select(*keys, *[F.col(c).alias(f"c_{c}") for c in values], F.lit(True).alias("in_current"))
@@ -120,11 +120,12 @@ def latest_profile_changes(changes: DataFrame) -> DataFrame:
     )
 
 
-def user_profile_changes(current: DataFrame, changes: DataFrame) -> DataFrame:
-    """SCD type 1 with deletes, as a change set (see `change_set`) over `current` silver.user_profile rows: each user
-    of `changes` gets the profile of their latest change, or no row when that change is a delete."""
+def user_profile_changes(changes: DataFrame) -> DataFrame:
+    """SCD type 1 with deletes, as a change set for `Lakehouse.apply_changes`: per user of `changes`, the latest one as
+    silver.user_profile columns and `change`: `delete` (the user has no row) or `upsert` (the profile is its image)."""
     latest = latest_profile_changes(changes)
-    return change_set(current, latest.where(F.col("update_type") != "delete").drop("update_type"), ["user_id"])
+    change = F.when(F.col("update_type") == "delete", F.lit("delete")).otherwise(F.lit("upsert"))
+    return latest.select(*[c for c in latest.columns if c != "update_type"], change.alias("change"))
 
 
 def well_formed(checked: DataFrame) -> DataFrame:

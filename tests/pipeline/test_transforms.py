@@ -96,23 +96,18 @@ def test_latest_profile_change_is_the_greatest_updated_then_change_id_not_the_la
                                                     "user_id bigint, update_type string, city string"))  # fmt: skip
 
 
-def test_user_profile_changes_follow_the_latest_change_and_a_delete_removes_the_profile(spark):
-    def profile(user: int, city: str, updated: float) -> tuple:
-        return (user, date(1990, 1, 1), "F", "f", "A", "B", "s", city, "TX", "73301", datetime.fromtimestamp(
-            updated, UTC).replace(tzinfo=None))  # fmt: skip
-
-    current = spark.createDataFrame([profile(7, "Austin", 100), profile(8, "Reno", 50), profile(10, "Waco", 20)],
-                                    USER_PROFILE.ddl)  # fmt: skip
+def test_user_profile_changes_upsert_the_latest_image_or_delete_the_profile_whatever_the_arrival_order(spark):
     changes = bronze_changes(spark, [
-        (1, 7, "delete", 300.0, None),
-        (2, 8, "update", 60.0, "Elko"),
-        (3, 8, "update", 55.0, "Ely"),  # arrived later, older: loses
-        (4, 9, "new", 10.0, "Troy"),
-        (5, 10, "update", 20.0, "Waco"),  # the same image again: no change
+        (1, 7, "new", 100.0, "Austin"),
+        (2, 7, "delete", 300.0, None),
+        (3, 7, "update", 200.0, "Dallas"),  # arrived after the delete, older: does not bring the profile back
+        (4, 8, "update", 60.0, "Elko"),
+        (5, 8, "update", 55.0, "Ely"),  # arrived later, older: loses
     ])  # fmt: skip
-    expected = [(*profile(8, "Elko", 60), "update"), (*profile(9, "Troy", 10), "insert"), (7, *(None,) * 10, "delete")]
+    elko = (8, date(1990, 1, 1), "F", "f", "A", "B", "s", "Elko", "TX", "73301", datetime(1970, 1, 1, 0, 1), "upsert")
+    deleted = (7, *(None,) * 9, datetime(1970, 1, 1, 0, 5), "delete")
     assertDataFrameEqual(
-        user_profile_changes(current, changes), spark.createDataFrame(expected, f"{USER_PROFILE.ddl}, change string")
+        user_profile_changes(changes), spark.createDataFrame([elko, deleted], f"{USER_PROFILE.ddl}, change string")
     )
 
 
