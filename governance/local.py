@@ -1,6 +1,6 @@
 """Local enforcement of the policy: every table a query names is replaced by a policy view of it for one principal.
 
-The dashboard's SQL names tables as `{layer.table}` (app/queries.py). `secure_sql` swaps each such reference for a
+The dashboard's SQL names tables as `{layer.table}` (app/queries/). `secure_sql` swaps each such reference for a
 subquery over the same table that keeps only the principal's rows (row filter: `gym IN (bound values)`) and shows
 each masked column as a typed NULL under its own name, so the query's text, columns and types stay as written.
 The filter sits outside the query the page built, so no value a browser sends can widen it. A table the role may
