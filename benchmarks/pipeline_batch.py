@@ -2,6 +2,7 @@
 run excluded), next to a raw read of the same records with Kafka's own ConsumerPerformance tool in the same run.
 
     python -m benchmarks pipeline_batch [--events 1000000] [--members N | --days D] [--seed 1] [--keep DIR]
+                                        [--encoding compact|generic]
 
 Uses the cluster in KAFKA_BOOTSTRAP_SERVERS if set (with a unique topic prefix), else starts a throwaway local
 broker on free ports. Target: at least 30,000 events/s end to end. The report says where the time goes: per stage
@@ -29,7 +30,7 @@ from benchmarks.kafka import benchmark_kafka
 from core.kafka_broker import create_topics, ensure_kafka_jars, java_executable
 from core.settings import Settings
 from simulator.behaviour import DAY_SECONDS, day_of
-from simulator.config import SimulatorConfig
+from simulator.config import ENCODINGS, SimulatorConfig
 from simulator.engine import Simulation, run_history
 from simulator.source_db import SCHEMA
 
@@ -53,6 +54,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--warmup-events", type=int, default=20_000, help="size of the untimed warm-up run")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it (default: a temp dir)")
+    parser.add_argument("--encoding", choices=ENCODINGS, default="compact",
+                        help="record values in the simulator's layout or as a JSON encoder writes them")  # fmt: skip
     args = parser.parse_args(argv)
     if args.events < 1000:
         parser.error(f"--events must be at least 1000, got {args.events}")
@@ -173,9 +176,10 @@ def run_settings(settings: Settings, workdir: Path, name: str) -> Settings:
     return s
 
 
-def generate(settings: Settings, members: int, days: float, seed: int) -> dict[str, int]:
+def generate(settings: Settings, members: int, days: float, seed: int, encoding: str = "compact") -> dict[str, int]:
     """Produce the history into the settings' topics and source database; records per topic."""
-    stats = run_history(settings, SimulatorConfig(members=members, seed=seed), days=days, end=END, progress=False)
+    config = SimulatorConfig(members=members, seed=seed, encoding=encoding)
+    stats = run_history(settings, config, days=days, end=END, progress=False)
     if not stats.total:
         raise RuntimeError("the simulator produced no records")
     return {**dict(stats.records), "registrations": stats.registrations, "profile_changes": stats.profile_changes}
@@ -266,14 +270,15 @@ def timed_batch(spark, settings: Settings) -> tuple[dict[str, int], float, list[
 
 def report(events: int, counts: dict[str, int], members: int, days: float, kafka: KafkaRead, seconds: float,
            stages: dict[str, float], steps: list[StepTime], checks: dict[str, int], loads: list[str],
-           warmup_seconds: float) -> list[str]:  # fmt: skip
+           warmup_seconds: float, encoding: str = "compact") -> list[str]:  # fmt: skip
     rate = events / seconds
     share = f"   ({rate / kafka.rate:.1%} of the raw read)" if kafka.rate else ""
     per_topic = ", ".join(f"{k}={counts.get(k, 0):,}" for k in ("bpm", "workout", "gym"))
     lines = [
         f"pipeline batch throughput: {events:,} Kafka records ({per_topic}) + {counts.get('registrations', 0):,} "
         "registrations and "
-        f"{counts.get('profile_changes', 0):,} profile changes; {members:,} members x {days:g} days",
+        f"{counts.get('profile_changes', 0):,} profile changes; {members:,} members x {days:g} days; "
+        f"{encoding} encoding of record values",
         f"{'':<44}{'records/s':>12}{'seconds':>10}",
         f"{'Kafka ConsumerPerformance (raw read)':<44}{kafka.rate:>12,.0f}{kafka.seconds:>10.1f}"
         f"   (fetch only: {kafka.fetch_rate:,.0f}/s in {kafka.fetch_seconds:.1f} s; per topic "
@@ -332,11 +337,11 @@ def measure(args: argparse.Namespace, settings: Settings, workdir: Path) -> list
 
     warm = run_settings(settings, workdir, "warmup")
     warm_members, warm_days = history_size(args.warmup_events, per_member_day, None, 1.0)
-    generate(warm, warm_members, warm_days, args.seed + 1)
+    generate(warm, warm_members, warm_days, args.seed + 1, args.encoding)
     main_settings = run_settings(settings, workdir, "main")
     log.info("generating about %d events: %d members x %g days", args.events, members, days)
     began = time.perf_counter()
-    counts = generate(main_settings, members, days, args.seed)
+    counts = generate(main_settings, members, days, args.seed, args.encoding)
     events = sum(counts.get(k, 0) for k in ("bpm", "workout", "gym"))
     print(f"generated {events:,} Kafka records in {time.perf_counter() - began:.1f} s "
           f"({members:,} members x {days:g} days)", flush=True)  # fmt: skip
@@ -364,7 +369,7 @@ def measure(args: argparse.Namespace, settings: Settings, workdir: Path) -> list
     if checks["bronze.kafka_multiplex_bz rows"] != events:
         log.warning("bronze holds %d Kafka rows, %d were produced", checks["bronze.kafka_multiplex_bz rows"], events)
     return report(events, counts, members, days, kafka, seconds, stage_times(main_settings), steps, checks, loads,
-                  warmup_seconds)  # fmt: skip
+                  warmup_seconds, args.encoding)  # fmt: skip
 
 
 def main(argv: list[str]) -> int:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from core.kafka_broker import BrokerError
 from core.settings import Settings, SettingsError
 from simulator import control
-from simulator.config import ConfigError, FaultConfig, SimulatorConfig
+from simulator.config import ENCODINGS, ConfigError, FaultConfig, SimulatorConfig
 from simulator.engine import run_history, run_live
 from simulator.state import AlreadyRunning, acquire_live_lock, state_path, write_state
 
@@ -62,7 +62,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
                          outlier_rate=args.outlier_rate)  # fmt: skip
     return SimulatorConfig(members=args.members, seed=args.seed, bpm_interval=args.bpm_interval,
                            rest_interval=args.rest_interval, gyms=args.gyms,
-                           profile_update_rate=args.profile_update_rate, faults=faults).validate()  # fmt: skip
+                           profile_update_rate=args.profile_update_rate, faults=faults,
+                           encoding=args.encoding).validate()  # fmt: skip
 
 
 def stop_on_signals() -> threading.Event:
@@ -141,6 +142,9 @@ def _add_population_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gyms", type=int, default=0, help="number of gyms (default: one per 200 members, 2-50)")
     parser.add_argument("--profile-update-rate", type=float, default=round(1 / 90, 6),
                         help="profile edits per member per day (default 1/90)")  # fmt: skip
+    parser.add_argument("--encoding", choices=ENCODINGS, default="compact",
+                        help="record values in the simulator's compact layout (default) or as any JSON encoder might "
+                        "write them: shuffled fields, spaces, extra members")  # fmt: skip
     faults = parser.add_argument_group("fault injection (probabilities per record; all off by default)")
     faults.add_argument("--dup-rate", type=float, default=0.0, help="records sent twice")
     faults.add_argument("--late-rate", type=float, default=0.0, help="records sent late")

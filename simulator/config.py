@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+# How record values are written: "compact" is the simulator's own fast byte layout, "generic" what any JSON encoder
+# might write (other field order, spaces, extra members); both are valid per contract 1.2
+ENCODINGS = ("compact", "generic")
+
 
 class ConfigError(ValueError):
     """A simulator setting the run cannot use; the message is one line for the user."""
@@ -46,6 +50,7 @@ class SimulatorConfig:
     gyms: int = 0  # 0: one gym per 200 members, at least 2, at most 50
     profile_update_rate: float = 1 / 90  # profile edits per member per day
     faults: FaultConfig = field(default_factory=FaultConfig)
+    encoding: str = "compact"  # one of ENCODINGS
 
     @property
     def gym_count(self) -> int:
@@ -64,5 +69,7 @@ class SimulatorConfig:
             )
         if self.gyms < 0:
             raise ConfigError(f"--gyms must be 0 (automatic) or positive, got {self.gyms!r}")
+        if self.encoding not in ENCODINGS:
+            raise ConfigError(f"--encoding must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}")
         self.faults.validate()
         return self

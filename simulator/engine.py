@@ -21,7 +21,7 @@ from simulator.faults import FaultCounts, inject_record_faults
 from simulator.kafka_sink import KafkaSink, check_broker
 from simulator.lanes import DayBuilder, DayRecords, Lane, merged
 from simulator.population import PROFILE_FIELDS, Member, changed_profile, create_member, seeded_rng
-from simulator.records import TOPIC_NAMES
+from simulator.records import TOPIC_NAMES, generic_value
 from simulator.source_db import Change, load_population, open_source_db, write_changes
 
 log = logging.getLogger(__name__)
@@ -150,6 +150,15 @@ class Simulation:
         rng = seeded_rng(self.seed, "faults", day.toordinal())
         return inject_record_faults(records, self.config.faults, rng, stats.faults)
 
+    def encoded(self, records: DayRecords, day: date) -> DayRecords:
+        """The day's records with each value in the configured encoding (the encoders write compact values)."""
+        if self.config.encoding == "compact":
+            return records
+        rng = seeded_rng(self.seed, "encoding", day.toordinal())
+        bpm, workout, gym = ([Lane(lane.ms, lane.keys, [generic_value(topic, v, rng) for v in lane.values])
+                              for lane in lanes] for topic, lanes in enumerate(records))  # fmt: skip
+        return bpm, workout, gym
+
 
 def count_ooo(changes: list[TimedChange], stats: RunStats) -> None:
     stats.faults.ooo_profile += sum(1 for at, _, (kind, row) in changes if kind == "profile" and row[2] < at)
@@ -235,7 +244,7 @@ def run_history(settings: Settings, config: SimulatorConfig, days: float, end: f
                 write_changes(conn, [c for _, _, c in due])
                 stats.count_changes([c for _, _, c in due])
                 count_ooo(due, stats)
-                sender.extend(sim.faulty(records, day, stats))
+                sender.extend(sim.encoded(sim.faulty(records, day, stats), day))
                 day_end_ms = int(min(day_start(day) + DAY_SECONDS, end) * 1000)
                 for until in range(int(day_start(day) * 1000) + SLICE_MS, day_end_ms + SLICE_MS, SLICE_MS):
                     if stop.is_set():
@@ -302,7 +311,7 @@ def run_live(settings: Settings, config: SimulatorConfig, speed: float = 1.0, du
                 records, new_changes = sim.plan_day(day, low=started)
                 new_changes = [c for c in new_changes if c[0] >= started]
                 count_ooo(new_changes, stats)
-                sender.extend(sim.faulty(records, day, stats))
+                sender.extend(sim.encoded(sim.faulty(records, day, stats), day))
                 changes, cpos = changes[cpos:] + new_changes, 0
                 horizon = day_start(day) + DAY_SECONDS
                 day = day_of(horizon)

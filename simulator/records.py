@@ -1,4 +1,5 @@
-"""Kafka record values per the data contract (1.2): fast encoders, malformed variants and a contract checker."""
+"""Kafka record values per the data contract (1.2): fast encoders, a generic encoding, malformed variants and a
+contract checker."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import functools
 import json
 import math
 import random
+from collections.abc import Callable
 
 import numpy as np
 
@@ -89,6 +91,32 @@ def bpm_values(device_ids: np.ndarray, owner: np.ndarray, ms: np.ndarray, tenths
         rows["tail"] = tails.take(tenths[begin:end])
         values += text.tolist()
     return values
+
+
+# Members another encoder might add (contract 1.2: extra fields are allowed and ignored), of every JSON type
+_EXTRA_MEMBERS: tuple[tuple[str, Callable[[random.Random], object]], ...] = (
+    ("firmware", lambda rng: f"2.{rng.randrange(10)}.{rng.randrange(10)}"),
+    ("battery", lambda rng: round(rng.random(), 2)),
+    ("charging", lambda rng: rng.random() < 0.5),
+    ("note", lambda rng: None),
+    ("tags", lambda rng: ["wrist", rng.choice(("left", "right"))]),
+    ("sensor", lambda rng: {"model": "PPG-2", "rev": rng.randrange(5), "leds": [1, 2]}),
+)
+
+
+def generic_value(topic: int, value: bytes, rng: random.Random) -> bytes:
+    """The same record as any JSON encoder might write it (`json.dumps`: spaces after separators), its fields in
+    shuffled order among one or two extra members. A value that is not a JSON object is kept as it is."""
+    try:
+        record = json.loads(value)
+    except ValueError:
+        return value
+    if not isinstance(record, dict):
+        return value
+    members = [(name, record.pop(name)) for name in REQUIRED[topic] if name in record]
+    members += [*record.items(), *((name, make(rng)) for name, make in rng.sample(_EXTRA_MEMBERS, rng.randint(1, 2)))]
+    rng.shuffle(members)
+    return json.dumps(dict(members)).encode()
 
 
 def malformed_value(topic: int, value: bytes, kind: str, rng: random.Random) -> bytes:

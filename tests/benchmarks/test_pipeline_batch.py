@@ -27,11 +27,14 @@ fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
 """
 
 
-def test_arguments_default_to_a_million_events_and_reject_nonsense():
+def test_arguments_default_to_a_million_compact_events_and_reject_nonsense():
     args = parse_args([])
-    assert (args.events, args.members, args.days) == (1_000_000, None, None)
+    assert (args.events, args.members, args.days, args.encoding) == (1_000_000, None, None, "compact")
     assert parse_args(["--events", "50000", "--members", "40"]).members == 40
-    for bad in (["--events", "10"], ["--members", "0"], ["--days", "0"], ["--members", "5", "--days", "1"]):
+    assert parse_args(["--encoding", "generic"]).encoding == "generic"
+    bad_args = (["--events", "10"], ["--members", "0"], ["--days", "0"], ["--members", "5", "--days", "1"],
+                ["--encoding", "xml"])  # fmt: skip
+    for bad in bad_args:
         with pytest.raises(SystemExit):
             parse_args(bad)
 
@@ -78,8 +81,9 @@ def test_report_puts_the_pipeline_rate_beside_kafka_and_the_target():
     steps = [StepTime("silver", "silver_heart_rate", 90_000, 4.0), StepTime("gold", "gold_x", 10, 1.0)]
     lines = report(100_000, {"bpm": 99_000, "workout": 600, "gym": 400}, 50, 2.0, kafka, 10.0,
                    {"setup": 0.5, "bronze": 2.0, "silver": 5.0, "gold": 2.0}, steps, {"gold rows": 7},
-                   ["uptime: load average 1.00"], 3.0)  # fmt: skip
+                   ["uptime: load average 1.00"], 3.0, "generic")  # fmt: skip
     text = "\n".join(lines)
+    assert "2 days; generic encoding of record values" in lines[0]
     assert "Kafka ConsumerPerformance (raw read)" in text and "50,000" in text
     assert "pipeline run_batch, bronze -> gold" in text and "10,000" in text and "(20.0% of the raw read)" in text
     assert "30,000" in text and "NOT met" in text

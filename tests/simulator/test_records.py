@@ -1,13 +1,33 @@
-"""Record encoders: the fast heart-rate encoder writes exactly the bytes of the reference format, valid per contract."""
+"""Record encoders: the fast heart-rate encoder writes exactly the bytes of the reference format, valid per contract;
+the generic encoding writes the same records as any JSON encoder might."""
 
 from __future__ import annotations
 
 import json
+import random
+import sqlite3
 
 import numpy as np
 import pytest
 
-from simulator.records import BPM, BPM_FORMAT, bpm_lines, bpm_values, malformed_reason
+from core.contract import TOPIC_FIELDS, TOPICS
+from simulator.behaviour import DAY_SECONDS, day_of
+from simulator.config import ConfigError, SimulatorConfig
+from simulator.engine import Simulation
+from simulator.records import (
+    BPM,
+    BPM_FORMAT,
+    MALFORMED_KINDS,
+    WORKOUT,
+    bpm_lines,
+    bpm_values,
+    generic_value,
+    malformed_reason,
+    malformed_value,
+)
+from simulator.source_db import SCHEMA
+
+END = 1_764_000_000.0
 
 
 def encode_both(device_ids, owner, ms, tenths):
@@ -50,3 +70,40 @@ def test_fast_bpm_encoder_gives_contract_values():
     assert all(malformed_reason(BPM, v) is None for v in fast)
     assert json.loads(fast[1]) == {"device_id": 1_000_002, "time": 1_763_913_605.25, "heartrate": 120.4}
     assert bpm_values(*(np.empty(0, dtype=np.int64) for _ in range(4))) == []
+
+
+def simulated_day(encoding: str) -> list[list[bytes]]:
+    """One day of 60 members' record values per topic, planned in memory in the given encoding."""
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(SCHEMA)
+    sim = Simulation(SimulatorConfig(members=60, seed=5, encoding=encoding), conn, END - DAY_SECONDS)
+    records, _ = sim.plan_day(day_of(END - DAY_SECONDS))
+    return [[v for lane in lanes for v in lane.values] for lanes in sim.encoded(records, day_of(END - DAY_SECONDS))]
+
+
+def test_generic_encoding_writes_each_record_as_a_json_encoder_would():
+    """The same records as the compact encoding, each a JSON object with the contract's fields in some order among
+    extra members, with spaces; every value is valid per the contract's checker."""
+    compact, generic = simulated_day("compact"), simulated_day("generic")
+    assert generic == simulated_day("generic")  # seeded: the same run gives the same bytes
+    for topic, (compact_values, generic_values) in enumerate(zip(compact, generic, strict=True)):
+        fields = [name for name, _ in TOPIC_FIELDS[TOPICS[topic]]]
+        assert len(generic_values) == len(compact_values) > 0
+        orders = set()
+        for compact_value, value in zip(compact_values, generic_values, strict=True):
+            record = json.loads(value)
+            assert malformed_reason(topic, value) is None
+            assert {name: record[name] for name in fields} == json.loads(compact_value)
+            assert set(record) - set(fields) and b'": ' in value
+            orders.add(tuple(name for name in record if name in fields))
+        assert len(orders) > 1
+
+
+def test_generic_encoding_keeps_a_malformed_value_malformed():
+    rng = random.Random(3)
+    value = b'{"user_id":1,"workout_id":2,"session_id":3,"action":"start","time":1764115200.5}'
+    for kind in MALFORMED_KINDS[WORKOUT]:
+        broken = malformed_value(WORKOUT, value, kind, rng)
+        assert malformed_reason(WORKOUT, generic_value(WORKOUT, broken, rng)) == kind
+    with pytest.raises(ConfigError, match="--encoding"):
+        SimulatorConfig(encoding="xml").validate()
