@@ -307,6 +307,9 @@ def report(events: int, counts: dict[str, int], members: int, days: float, kafka
             lines.append(f"  {stage:<7}{'(outside logged steps)':<40}{'':>16}{rest:>8.1f} s")
     lines.append("checks: " + ", ".join(f"{k}={v:,}" for k, v in checks.items()))
     lines.extend(loads)
+    # the headline figures, for `python -m benchmarks pipeline_batch --against REV`
+    lines.append(f"RESULT events_per_s={rate:.1f} batch_s={seconds:.2f} kafka_raw_read_per_s={kafka.rate:.1f}"
+                 + (f" share_of_raw_read={rate / kafka.rate:.3f}" if kafka.rate else ""))  # fmt: skip
     return lines
 
 

@@ -89,3 +89,4 @@ def test_report_puts_the_pipeline_rate_beside_kafka_and_the_target():
     assert "30,000" in text and "NOT met" in text
     assert "setup" in text and "other        0.5 s" in text
     assert "silver_heart_rate" in text and "uptime: load average 1.00" in text
+    assert lines[-1] == "RESULT events_per_s=10000.0 batch_s=10.00 kafka_raw_read_per_s=50000.0 share_of_raw_read=0.200"
