@@ -7,33 +7,26 @@ from collections.abc import Callable
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
+from core.contract import ACTIONS
 from core.contract import TOPIC_FIELDS as CONTRACT_FIELDS
 
 # Field name -> kind of each topic's JSON value (contract 1.2; kinds in core.contract.Field)
 TOPIC_FIELDS: dict[str, dict[str, str]] = {topic: dict(fields) for topic, fields in CONTRACT_FIELDS.items()}
 _NUMERIC = ("BIGINT", "DOUBLE", "FLOAT", "DECIMAL")
-_FIELD_TYPES = {"id": "bigint", "number": "double", "text": "string", "action": "string", "optional_number": "double"}
-
-# The compact encoding the simulator writes, one token per field kind. A value spelled exactly this way (fields in
-# TOPIC_FIELDS order, no spaces, no escapes, no sign, at most 15 significant digits so that the double is the same
-# whichever way it is parsed) is well-formed JSON of the right types and is read from its tokens; any other value
-# takes the general path through Spark's VARIANT, which decides the same way for these and names what is wrong.
-_NUMBER = r"(?:0|[1-9][0-9]{0,9})(?:\.[0-9]{1,5})?"
-_COMPACT_TOKEN = {
-    "id": r"(?:0|[1-9][0-9]{0,17})",
-    "number": _NUMBER,
-    "text": r'"[^"\\\x00-\x1f]*"',
-    "action": r'"(?:start|stop)"',
-    "optional_number": f"(?:null|{_NUMBER})",
-}
-_TOKEN = r'":("[^"]*"|[^,}]*)'  # a field's raw token, in a compact value
-
-
-def compact_pattern(topic_kind: str) -> str:
-    """The regular expression of a topic's compact encoding."""
-    fields = ",".join(f'"{name}":{_COMPACT_TOKEN[kind]}' for name, kind in TOPIC_FIELDS[topic_kind].items())
-    return r"^\{" + fields + r"\}\z"
+# How the one read types each kind. Spark's JSON reader takes only integers as bigint and only numbers as double,
+# but a string column would also take a number or an object (as its JSON text), so text is read as a VARIANT.
+_READ_TYPES: dict[str, T.DataType] = {"id": T.LongType(), "number": T.DoubleType(), "optional_number": T.DoubleType(),
+                                      "action": T.StringType(), "text": T.VariantType()}  # fmt: skip
+# RFC 8259 and nothing more: Spark's reader otherwise takes 'single quotes' and NaN
+_STRICT = {option: "false" for option in ("allowComments", "allowUnquotedFieldNames", "allowSingleQuotes",
+           "allowNumericLeadingZeros", "allowNonNumericNumbers", "allowBackslashEscapingAnyCharacter",
+           "allowUnquotedControlChars")}  # fmt: skip
+# The key of the member the read appends inside the value's closing brace: NUL, which a value can only spell as
+# \u0000 (the read rejects a raw control character)
+_END = "\x00"
+_END_MEMBER = b',"\\u0000":0}'
 
 
 def _kind_ok(kind: str, vtype: Column) -> Column:
@@ -56,64 +49,90 @@ def _first_failing(checks: list[tuple[Column, str]]) -> Column:
     return reason
 
 
+def _read(fields: dict[str, str]) -> Column:
+    """The value read once as the topic's typed fields, with one member appended inside its closing brace. Spark's
+    reader ignores whatever follows the first JSON value; the appended member is read back only when the value is
+    one object that ends the value."""
+    value = F.col("value")
+    inside = F.substring(value.cast("binary"), F.lit(1), F.octet_length(value) - 1)
+    schema = T.StructType([*(T.StructField(name, _READ_TYPES[kind]) for name, kind in fields.items()),
+                           T.StructField(_END, T.IntegerType())])  # fmt: skip
+    return F.from_json(F.concat(inside, F.lit(_END_MEMBER)).cast("string"), schema, _STRICT)
+
+
+def _read_decides(fields: dict[str, str], read: Column) -> Column:
+    """True when the read alone shows the value well-formed but for the value checks: one object and nothing after
+    it, each field once and of its kind. Without a \\u escape, a key is spelled as it reads and is never NUL."""
+    value = F.col("value")
+    ok = value.endswith("}") & ~value.contains("\\u") & (read[_END] == 0)
+    for name, kind in fields.items():
+        # the field was read, so its quoted name occurs; the text before a second occurrence is all of the value
+        ok = ok & (F.octet_length(F.substring_index(value, f'"{name}"', 2)) == F.octet_length(value))
+        if kind == "text":
+            ok = ok & (F.schema_of_variant(read[name]) == "STRING")
+        elif kind == "action":
+            ok = ok & read[name].isin(*ACTIONS)
+        else:
+            ok = ok & read[name].isNotNull()
+    return F.coalesce(ok, F.lit(False))
+
+
+def _one_json_value() -> Column:
+    """Whether the value is exactly one strict JSON value: the only element of an array around it, and the only
+    member of an object around it (text after the value would end one of the two early and break the other)."""
+    value = F.col("value")
+    as_element = F.from_json(F.concat(F.lit("["), value, F.lit("]")), "array<string>", _STRICT)
+    as_member = F.json_object_keys(F.concat(F.lit('{"v":'), value, F.lit("}")))
+    return F.coalesce((F.size(as_element) == 1) & (F.size(as_member) == 1), F.lit(False))
+
+
 def _structure_reason(fields: dict[str, str]) -> Column:
-    """Why `v` (the value parsed as VARIANT) is not JSON, not an object, or lacks a field of the right type."""
+    """Why the value is not one JSON object holding each field once, of its kind (NULL if it is), from the columns
+    `_one` (`_one_json_value`), `_keys` (the object's keys, repeats included) and `_probe` (each field as VARIANT)."""
     checks: list[tuple[Column, str]] = [
-        (F.col("v").isNull(), "value is not valid JSON"),
-        (~F.schema_of_variant("v").startswith("OBJECT"), "value is not a JSON object"),
+        (~F.col("_one"), "value is not valid JSON"),
+        (~F.col("value").rlike(r"^[ \t\n\r]*\{"), "value is not a JSON object"),
     ]
     for name, kind in fields.items():
-        vtype = F.schema_of_variant(F.variant_get("v", f"$.{name}", "variant"))
-        if kind == "optional_number":
-            checks.append((vtype.isNull(), f"missing field {name}"))
-        else:
-            checks.append((vtype.isNull() | (vtype == "VOID"), f"missing field {name}"))
-        checks.append((~_kind_ok(kind, vtype), f"wrong type for {name}"))
+        count = F.size("_keys") - F.size(F.array_remove("_keys", name))
+        vtype = F.schema_of_variant(F.col("_probe")[name])
+        missing = count == 0 if kind == "optional_number" else (count == 0) | (vtype == "VOID")
+        checks.append((count > 1, f"duplicate field {name}"))
+        checks.append((missing, f"missing field {name}"))
+        checks.append((~F.coalesce(_kind_ok(kind, vtype), F.lit(False)), f"wrong type for {name}"))
     return _first_failing(checks)
-
-
-def _token_value(token: Column, kind: str) -> Column:
-    if kind in ("text", "action"):
-        return token.substr(F.lit(2), F.length(token) - 2)
-    return token.try_cast(_FIELD_TYPES[kind])
 
 
 def checked(topic_kind: str) -> Callable[[DataFrame], DataFrame]:
     """Add `reason` (NULL when the record is well-formed, per contract 1.2) and one typed column per field of the
-    topic (meaningful where `reason` is NULL). Compact values are read from their tokens, the rest as VARIANT."""
+    topic (meaningful where `reason` is NULL). Any JSON encoding reads alike; a field given twice is malformed."""
     fields = TOPIC_FIELDS[topic_kind]
+    probe = ", ".join(f"`{name}` variant" for name in fields)
 
     def transform(df: DataFrame) -> DataFrame:
-        compact = F.col("value").rlike(compact_pattern(topic_kind))
-        df = df.select(
-            *df.columns,
-            compact.alias("compact"),
-            F.when(compact, F.regexp_extract_all("value", F.lit(_TOKEN), 1)).alias("tokens"),
-            F.when(~compact, F.try_parse_json("value")).alias("v"),
-        )
-        typed = {
-            name: F.when(F.col("compact"), _token_value(F.col("tokens")[i], kind)).otherwise(
-                F.try_variant_get("v", f"$.{name}", _FIELD_TYPES[kind])
-            )
-            for i, (name, kind) in enumerate(fields.items())
-        }
-        df = df.select(*df.columns, *[column.alias(name) for name, column in typed.items()])
+        df = df.select(*df.columns, _read(fields).alias("_read"))
+        read = F.col("_read")
+        typed = {name: F.try_variant_get(read[name], "$", "string") if kind == "text" else read[name]
+                 for name, kind in fields.items()}  # fmt: skip
+        # the few values the read does not decide are looked at again, each way once per value
+        fast = _read_decides(fields, read)
+        df = df.select(*df.columns, fast.alias("_fast"), *[column.alias(name) for name, column in typed.items()],
+                       F.when(~fast, _one_json_value()).alias("_one"),
+                       F.when(~fast, F.json_object_keys("value")).alias("_keys"),
+                       F.when(~fast, F.from_json("value", probe, _STRICT)).alias("_probe"))  # fmt: skip
         values: list[tuple[Column, str]] = []
         for name, kind in fields.items():
             if kind == "id":
                 values.append((F.col(name) < 0, f"negative id {name}"))
             if kind == "action":
-                values.append((~F.col(name).isin("start", "stop"), f"{name} is not start or stop"))
-        # the only check a compact value can fail: it has no sign and no other action
-        visit: list[tuple[Column, str]] = []
+                values.append((~F.col(name).isin(*ACTIONS), f"{name} is not start or stop"))
         if topic_kind == "gym":
             logout, login = F.col("logout"), F.col("login")
-            visit.append((logout.isNotNull() & (logout <= login), "logout is not after login"))
-        general = F.coalesce(_structure_reason(fields), _first_failing(values + visit))
-        # a filter on `reason` is pushed below this projection and evaluated there without common subexpressions,
-        # so the branch compact values take is kept small
-        reason = F.when(F.col("compact"), _first_failing(visit)).otherwise(general)
-        return df.select(*[c for c in df.columns if c not in ("compact", "tokens", "v")], reason.alias("reason"))
+            values.append((logout.isNotNull() & (logout <= login), "logout is not after login"))
+        value_reason = _first_failing(values)
+        reason = F.when(F.col("_fast"), value_reason).otherwise(F.coalesce(_structure_reason(fields), value_reason))
+        helpers = ("_read", "_fast", "_one", "_keys", "_probe")
+        return df.select(*[c for c in df.columns if c not in helpers], reason.alias("reason"))
 
     return transform
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-from pyspark.sql import functions as F
+import json
 
-from pipeline.parsing import TOPIC_FIELDS, checked, compact_pattern
+import pytest
+from pyspark.testing import assertDataFrameEqual
+
+from pipeline.parsing import TOPIC_FIELDS, checked
 
 
 def reasons(spark, kind: str, values: list[str]) -> list[str | None]:
@@ -40,85 +42,85 @@ def test_every_malformed_kind_of_the_contract_gets_its_reason(spark):
     ]) == [None, None, "logout is not after login", "missing field logout", "wrong type for mac_address"]  # fmt: skip
 
 
-COMPACT_CASES = {
-    "bpm": [
-        '{"device_id":1000001,"time":1764115200.123,"heartrate":87.5}',
-        '{"device_id":0,"time":0,"heartrate":0}',
-        '{"device_id":999999999999999999,"time":9999999999.99999,"heartrate":250}',
-        '{"device_id":1,"time":1.5,"heartrate":24.9}',
-        '{"device_id":12,"time":1764115200,"heartrate":250.00001}',
-        # not compact: sign, exponent, 19 digits, leading zero, too many decimals, order, extra field, spaces
-        '{"device_id":1,"time":-1.5,"heartrate":60}',
-        '{"device_id":1,"time":1e3,"heartrate":60}',
-        '{"device_id":9223372036854775807,"time":1,"heartrate":60}',
-        '{"device_id":9223372036854775808,"time":1,"heartrate":60}',
-        '{"device_id":01,"time":1,"heartrate":60}',
-        '{"device_id":1,"time":1.123456789012345678,"heartrate":60}',
-        '{"time":1,"device_id":1,"heartrate":60}',
-        '{"device_id":1,"time":1,"heartrate":60,"x":1}',
-        '{"device_id":1,"time":1,"heartrate":60}\n',
-        '{"device_id":1,"time":1,"heartrate":"60"}',
-        '{"device_id":1,"time":1,"heartrate":60,"heartrate":61}',
-    ],
-    "workout": [
-        '{"user_id":1,"workout_id":2,"session_id":3,"action":"start","time":1764115200.5}',
-        '{"user_id":1,"workout_id":2,"session_id":3,"action":"stop","time":1764115200}',
-        '{"user_id":1,"workout_id":2,"session_id":3,"action":"pause","time":1}',
-        '{"user_id":1,"workout_id":2,"session_id":-3,"action":"stop","time":1}',
-        '{"user_id":1,"workout_id":2,"session_id":3,"action":"st\\u006fp","time":1}',
-    ],
-    "gym": [
+# One record per case, then the same record as other encoders might write it: fields in another order, whitespace
+# (newlines included), extra members of every JSON type (nested objects and arrays too), escaped strings, numbers
+# with exponents, integral times as integers
+ENCODINGS = {
+    "bpm": ((1_000_001, 1_764_115_200.0, 87.5), [
+        '{"device_id":1000001,"time":1764115200.0,"heartrate":87.5}',
+        '{"heartrate": 87.5, "time": 1764115200, "device_id": 1000001}',
+        ' {\n\t"time" : 1.7641152E9 ,\r\n "device_id" : 1000001 , "heartrate" : 875e-1 }\n',
+        '{"fw": "2.\\u0031", "device_id": 1000001, "n": null, "ok": true, "no": false, "hr": 1e3, "tags": [1, "a", '
+        '[], {}], "o": {"p": {"q": [null, {"r": "s"}]}}, "time": 1764115200.000, "heartrate": 8.75e+1}',
+    ]),
+    "workout": ((7, 2, 3, "stop", 1_764_115_260.0), [
+        '{"user_id":7,"workout_id":2,"session_id":3,"action":"stop","time":1764115260.0}',
+        '{"time": 1764115260, "action": "st\\u006fp", "session_id": 3, "workout_id": 2, "user_id": 7}',
+        '{"action":"stop","note":"a \\"quoted\\" \\\\ word","user_id":7,"workout_id":2,"session_id":3,'
+        '"time":1.76411526e9,"x":[{"y":{}}]}',
+    ]),
+    "gym out": (("a4:c1:38:00:00:01", 3, 1_764_115_200.25, 1_764_118_800.0), [
+        '{"mac_address":"a4:c1:38:00:00:01","gym":3,"login":1764115200.25,"logout":1764118800}',
+        '{"logout": 1.7641188e9, "gym": 3, "login": 1764115200.25, "mac_address": "a4\\u003ac1:38:00:00:01"}',
+        '{"mac_address": "a4:c1:38:00:00:01", "gym": 3, "visit": {"doors": ["n", "s"], "ok": true}, '
+        '"login": 176411520025E-2, "logout": 1764118800.0}',
+    ]),
+    "gym in": (("a4:c1:38:00:00:01", 3, 1_764_115_200.25, None), [
         '{"mac_address":"a4:c1:38:00:00:01","gym":3,"login":1764115200.25,"logout":null}',
-        '{"mac_address":"a,b}c:","gym":3,"login":100,"logout":100.5}',
-        '{"mac_address":"aa","gym":3,"login":100,"logout":100}',
-        '{"mac_address":"aa","gym":3,"login":100,"logout":99.99999}',
-        '{"mac_address":"","gym":0,"login":0,"logout":0.00001}',
-        '{"mac_address":"a\\"b","gym":3,"login":100,"logout":null}',
-        '{"mac_address":"aa","gym":3,"login":100}',
-        '{"mac_address":7,"gym":3,"login":100,"logout":null}',
-    ],
-}
+        '{ "logout" : null, "login" : 1764115200.25, "mac_address" : "a4:c1:38:00:00:01", "gym" : 3, "n": [] }',
+    ]),
+}  # fmt: skip
 
 
-COMPACT_COUNT = {"bpm": 5, "workout": 2, "gym": 5}  # the first cases of each list are in the compact encoding
-
-
-@pytest.mark.parametrize("kind", sorted(COMPACT_CASES))
-def test_compact_values_are_read_as_the_general_json_path_reads_them(spark, kind):
-    """A value in the simulator's compact encoding is read from its tokens; any other through VARIANT. Each case is
-    also fed with a leading space, which is the same JSON but never compact: both must give the same row."""
-    values = COMPACT_CASES[kind]
+@pytest.mark.parametrize("case", sorted(ENCODINGS))
+def test_every_encoding_of_a_record_gives_the_same_typed_row(spark, case):
+    """The record's fields are read the same from any valid JSON encoding of it, whichever way the parse goes."""
+    kind = case.split()[0]
+    record, values = ENCODINGS[case]
     fields = list(TOPIC_FIELDS[kind])
-    df = spark.createDataFrame([(v, i) for i, v in enumerate(values)] + [(" " + v, i) for i, v in enumerate(values)],
-                               "value string, i int")  # fmt: skip
-    rows = df.transform(checked(kind)).select("i", F.col("value").startswith(" ").alias("spaced"), "reason", *fields)
-    got = {(r.i, r.spaced): tuple(r[c] for c in ["reason", *fields]) for r in rows.collect()}
-    for i, value in enumerate(values):
-        compact, general = got[(i, False)], got[(i, True)]
-        if general[0] is None:  # well-formed: every typed field is equal, bit for bit
-            assert compact == general, value
-        else:
-            assert compact[0] == general[0], value
-    is_compact = [r.m for r in df.where(~F.col("value").startswith(" ")).orderBy("i")
-                  .select(F.col("value").rlike(compact_pattern(kind)).alias("m")).collect()]  # fmt: skip
-    assert is_compact == [i < COMPACT_COUNT[kind] for i in range(len(values))]  # in Spark's regex dialect
-    compact_reasons = [got[(i, False)][0] for i in range(len(values))]
-    assert compact_reasons.count(None) >= 2  # the cases include well-formed values that take each path
-    assert len(set(compact_reasons)) >= 2  # and malformed ones
+    df = spark.createDataFrame([(v, i) for i, v in enumerate(values)], "value string, i int")
+    got = df.transform(checked(kind)).select("i", "reason", *fields)
+    expected = spark.createDataFrame([(i, None, *record) for i in range(len(values))], got.schema)
+    assertDataFrameEqual(got, expected)
 
 
-def test_the_compact_pattern_matches_what_the_simulator_writes():
-    import re
+# (field, a value of another JSON type): a number for text, a string for a number, a float for an id, a boolean,
+# a nested object or array
+WRONG_TYPES = {
+    "bpm": [("time", "1764115200.5"), ("heartrate", "NaN"), ("device_id", 1.5), ("heartrate", True),
+            ("device_id", {"id": 1})],
+    "workout": [("user_id", "1"), ("session_id", 3.0), ("action", True), ("workout_id", {"id": 2}),
+                ("action", ["start"])],
+    "gym": [("mac_address", 7), ("logout", "1764115260.5"), ("gym", False), ("login", {"t": 1764115200.5}),
+            ("mac_address", ["aa:bb"])],
+}  # fmt: skip
 
-    from simulator import records
 
-    samples = {
-        "bpm": records.bpm_value(1000001, 1764115200.123, 87.5),
-        "workout": records.WORKOUT_FORMAT % (1, 2, 3, b"start", 1764115200.5),
-        "gym": records.GYM_OUT_FORMAT % (b"a4:c1:38:00:00:01", 3, 1764115200.25, 1764118800.75),
-    }
-    for kind, value in samples.items():
-        pattern = compact_pattern(kind).replace(r"\z", r"\Z")  # Java's end of input is Python's \Z
-        assert re.match(pattern, value.decode()), (kind, value)
-    assert re.match(compact_pattern("gym").replace(r"\z", r"\Z"),
-                    (records.GYM_IN_FORMAT % (b"a4:c1:38:00:00:01", 3, 1764115200.25)).decode())  # fmt: skip
+@pytest.mark.parametrize("kind", sorted(WRONG_TYPES))
+def test_a_wrong_type_in_any_field_is_reported(spark, kind):
+    """Each wrong value in an otherwise well-formed record, written compact and as `json.dumps` with an extra member."""
+    record = dict(zip(TOPIC_FIELDS[kind], ENCODINGS["gym out" if kind == "gym" else kind][0], strict=True))
+    values, expected = [], []
+    for field, wrong in WRONG_TYPES[kind]:
+        broken = {**record, field: wrong}
+        values += [json.dumps(broken, separators=(",", ":")), json.dumps({"x": [1], **broken})]
+        expected += [f"wrong type for {field}"] * 2
+    assert reasons(spark, kind, values) == expected
+
+
+def test_text_after_the_object_is_not_valid_json(spark):
+    record = '{"device_id": 1, "time": 1.5, "heartrate": 60}'
+    assert reasons(spark, "bpm", [
+        record + " x", record + record, record + "\n" + record, record + ", {}", record + "]", record + "] {}",
+        record + "}", record + "\n",
+    ]) == ["value is not valid JSON"] * 7 + [None]  # fmt: skip
+
+
+def test_a_field_given_twice_is_malformed_an_extra_member_given_twice_is_ignored(spark):
+    assert reasons(spark, "bpm", [
+        '{"device_id": 1, "time": 1.5, "heartrate": 60, "heartrate": 60}',
+        '{"device_id": 1, "time": 1.5, "heartrate": 60, "device\\u005fid": 2}',
+        '{"device_id": 1, "time": 1.5, "heartrate": 60, "x": 1, "x": "two"}',
+        '{"device_id": 1, "time": 1.5, "heartrate": 60, "x": {"y": 1, "y": 2}}',
+        '{"device_id": 1, "time": 1.5, "heartrate": 60, "note": "\\"time\\": \\"heartrate\\""}',
+    ]) == ["duplicate field heartrate", "duplicate field device_id", None, None, None]  # fmt: skip
