@@ -252,11 +252,15 @@ def report(counts: dict[str, int], mix: str, reps: int, seconds: dict[tuple[str,
             row += f"{min(runs):>9.2f} /{statistics.median(runs):>6.2f}{min(runs) / base:>9.2f}x"
         row += f"{rejects[name, 'compact'] + rejects[name, 'generic']:>10,}"
         lines.append(row)
-    for name in (base_name, list(names)[-1]):
+    one = list(names)[-1]
+    for name in (base_name, one):
         rates = [f"{sum(counts.values()) / min(seconds[name, e]):,.0f} values/s on {e}" for e in ENCODINGS]
         lines.append(f"{name}: {', '.join(rates)}")
     lines += [f"check: {text}: {'yes' if ok else 'NO'}" for text, ok in checks.items()]
-    return lines + notes
+    # the headline figures, for `python -m benchmarks parse_paths --against REV`
+    figures = {f"{who}_{e}_s": min(seconds[name, e]) for who, name in (("base", base_name), ("one_path", one))
+               for e in ENCODINGS}  # fmt: skip
+    return [*lines, *notes, "RESULT " + " ".join(f"{k}={v:.2f}" for k, v in figures.items())]
 
 
 def measure(args: argparse.Namespace, workdir: Path) -> list[str]:
