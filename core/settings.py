@@ -51,6 +51,7 @@ class Settings:
     kafka_ssl_ca_location: str | None = None  # PEM file of a private CA; public CAs need nothing
     source_db_user: str | None = field(default=None, repr=False)
     source_db_password: str | None = field(default=None, repr=False)
+    source_db_writers: int = 1  # concurrent connections the simulator writes the source database through
     secret_scope: str | None = None  # Databricks secret scope holding the credentials not given as env vars
     databricks_runtime_version: str | None = None  # set by Databricks on its clusters
 
@@ -71,6 +72,9 @@ class Settings:
         mechanism = (env.get("KAFKA_SASL_MECHANISM") or "").strip().upper() or None
         if mechanism and mechanism not in KAFKA_SASL_MECHANISMS:
             raise SettingsError(f"KAFKA_SASL_MECHANISM={mechanism!r}: use one of {', '.join(KAFKA_SASL_MECHANISMS)}")
+        writers = env.get("SOURCE_DB_WRITERS") or "1"
+        if not writers.isdigit() or int(writers) < 1:
+            raise SettingsError(f"SOURCE_DB_WRITERS={writers!r}: give a whole number of connections, 1 or more")
         settings = cls(
             kafka_bootstrap_servers=bootstrap or DEFAULT_BOOTSTRAP,
             kafka_external=bool(bootstrap),
@@ -94,6 +98,7 @@ class Settings:
             kafka_ssl_ca_location=env.get("KAFKA_SSL_CA_LOCATION") or None,
             source_db_user=env.get("SOURCE_DB_USER") or None,
             source_db_password=env.get("SOURCE_DB_PASSWORD") or None,
+            source_db_writers=int(writers),
             secret_scope=env.get("LAKEHOUSE_SECRET_SCOPE") or None,
             databricks_runtime_version=env.get("DATABRICKS_RUNTIME_VERSION") or None,
         )
