@@ -249,3 +249,57 @@ class DatabricksOAuth:
 
     def __call__(self, *args: object, **kwargs: object) -> Callable[[], dict[str, str]]:
         return lambda: {"Authorization": f"Bearer {self.token()}"}
+
+
+def libpq_conninfo(**params: object) -> str:
+    """A libpq connection string (`key='value' ...`) with every value quoted; None values are left out."""
+
+    def quote(value: object) -> str:
+        return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    return " ".join(f"{key}={quote(value)}" for key, value in params.items() if value is not None)
+
+
+# PgJDBC URL parameters that have a libpq equivalent (name in the URL, case-insensitive -> libpq keyword)
+_PGJDBC_TO_LIBPQ = {"user": "user", "password": "password", "sslmode": "sslmode", "sslrootcert": "sslrootcert",
+                    "sslcert": "sslcert", "sslkey": "sslkey", "connecttimeout": "connect_timeout",
+                    "applicationname": "application_name", "options": "options",
+                    "targetservertype": "target_session_attrs"}  # fmt: skip
+_PGJDBC_URL = re.compile(r"(?i)^jdbc:postgresql://(?P<hosts>[^/?]*)(?:/(?P<db>[^?]*))?(?:\?(?P<query>.*))?$")
+
+
+def psycopg_conninfo(settings: Settings, secrets: SecretReader | None = None) -> str:
+    """The libpq connection string (for psycopg) of a `jdbc:postgresql://host[:port][,host2...]/db?...` SOURCE_DB_URL.
+
+    Credentials come from the URL's `user`/`password` parameters, else SOURCE_DB_USER/SOURCE_DB_PASSWORD (or the
+    secret scope); `ssl=true` means sslmode=require, as PgJDBC reads it."""
+    match = _PGJDBC_URL.match(settings.source_db_url)
+    if not match:
+        raise SettingsError(f"SOURCE_DB_URL={redact(settings.source_db_url)!r} is not a jdbc:postgresql:// URL")
+    hosts, ports = [], []
+    for part in (match["hosts"] or "").split(","):
+        host, port = part, ""
+        if part.startswith("["):  # [IPv6]:port
+            host, _, port = part[1:].partition("]")
+            port = port.removeprefix(":")
+        elif ":" in part:
+            host, _, port = part.rpartition(":")
+        if port and not port.isdigit():
+            raise SettingsError(f"SOURCE_DB_URL: port {port!r} is not a number")
+        hosts.append(urllib.parse.unquote(host) or "localhost")
+        ports.append(port or "5432")
+    params: dict[str, object] = {"host": ",".join(hosts), "port": ",".join(ports),
+                                 "dbname": urllib.parse.unquote(match["db"] or "") or None}  # fmt: skip
+    for key, value in urllib.parse.parse_qsl(match["query"] or "", keep_blank_values=True):
+        name = _PGJDBC_TO_LIBPQ.get(key.lower())
+        if name == "target_session_attrs":
+            value = {"primary": "read-write", "master": "read-write", "secondary": "read-only"}.get(value, value)
+        if name:
+            params[name] = value
+        elif key.lower() == "ssl" and value.lower() in ("", "true") and "sslmode" not in params:
+            params["sslmode"] = "require"
+    if "user" not in params:
+        params["user"] = _credential(settings, "source_db_user", secrets)
+    if "password" not in params:
+        params["password"] = _credential(settings, "source_db_password", secrets)
+    return libpq_conninfo(**params)

@@ -1,4 +1,5 @@
-"""Session-scoped real parts: one local Spark (Delta + Kafka source) and one real Kafka broker (KRaft)."""
+"""Session-scoped real parts: one local Spark (Delta + Kafka source), one real Kafka broker (KRaft) and one local
+PostgreSQL server (a fresh database per test)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from core.kafka_broker import LocalBroker, create_topics
+from core.postgres import LocalPostgres
 from core.service import free_port, free_port_pair
 from core.settings import Settings
+from tests.support.postgres import TEST_SERVER_SETTINGS, PostgresDb, create_database, drop_database
 
 _free_port_pair = free_port_pair  # tests import these names from here
 __all__ = ["free_port", "_free_port_pair"]
@@ -60,3 +63,26 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
                         extra_conf={"spark.sql.shuffle.partitions": "2"})  # fmt: skip
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> LocalPostgres:
+    """A real PostgreSQL server on a free port, its data under the session's temporary folder."""
+    server = LocalPostgres(data_dir=tmp_path_factory.mktemp("postgres"), port=free_port(),
+                           server_settings=TEST_SERVER_SETTINGS)  # fmt: skip
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_db(postgres_server: LocalPostgres) -> PostgresDb:
+    """A fresh, empty database for one test (host, port, dbname, user, password, jdbc_url, conninfo,
+    settings_overrides()); dropped afterwards."""
+    db = create_database(postgres_server)
+    try:
+        yield db
+    finally:
+        drop_database(postgres_server, db)

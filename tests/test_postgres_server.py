@@ -1,0 +1,41 @@
+"""The local PostgreSQL server (core.postgres): start, health, status, idempotent start, stop, a second start."""
+
+from __future__ import annotations
+
+import psycopg
+
+from core.postgres import LocalPostgres
+from core.service import free_port, pid_alive
+from tests.support.postgres import TEST_SERVER_SETTINGS
+
+
+def test_a_fresh_database_accepts_the_project_role_and_is_empty(postgres_db):
+    with psycopg.connect(postgres_db.conninfo) as conn:
+        user, db = conn.execute("SELECT current_user, current_database()").fetchone()
+        tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0]
+    assert (user, db, tables) == (postgres_db.user, postgres_db.dbname, 0)
+    assert postgres_db.jdbc_url == f"jdbc:postgresql://127.0.0.1:{postgres_db.port}/{postgres_db.dbname}"
+    assert postgres_db.password not in postgres_db.jdbc_url
+
+
+def test_start_is_idempotent_stop_ends_it_and_a_second_start_keeps_the_data(tmp_path):
+    server = LocalPostgres(tmp_path / "pg", port=free_port(), server_settings=TEST_SERVER_SETTINGS)
+    try:
+        url = server.start()
+        pid = server.pid()
+        with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+            conn.execute("CREATE TABLE kept (x int)")
+            conn.execute("INSERT INTO kept VALUES (7)")
+        assert server.start() == url and server.pid() == pid  # already running: reused, not restarted
+        assert server.status()["running"] is True
+
+        assert server.stop() is True
+        assert not pid_alive(pid) and server.status()["running"] is False
+        assert server.stop() is False
+
+        server.start()
+        assert server.pid() != pid
+        with psycopg.connect(server.conninfo()) as conn:
+            assert conn.execute("SELECT x FROM kept").fetchall() == [(7,)]
+    finally:
+        server.stop()
