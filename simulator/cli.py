@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from core.kafka_broker import BrokerError
@@ -56,6 +57,15 @@ def parse_time(text: str) -> float:
     return moment.timestamp()
 
 
+def with_writers(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The settings with `--writers`, when given, as the number of source-database connections."""
+    if args.writers is None:
+        return settings
+    if args.writers < 1:
+        raise ConfigError(f"--writers must be 1 or more, got {args.writers}")
+    return replace(settings, source_db_writers=args.writers)
+
+
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     faults = FaultConfig(dup_rate=args.dup_rate, late_rate=args.late_rate, late_max_minutes=args.late_max_minutes,
                          ooo_profile_rate=args.ooo_profile_rate, malformed_rate=args.malformed_rate,
@@ -84,6 +94,7 @@ def history_command(args: argparse.Namespace, settings: Settings) -> int:
     if not args.days > 0:
         raise ConfigError(f"--days must be positive, got {args.days}")
     config = config_from_args(args)
+    settings = with_writers(args, settings)
     stop = stop_on_signals()
     stats = run_history(settings, config, args.days, end=args.end, progress=not args.no_progress, stop=stop,
                         event_timestamps=args.event_timestamps)  # fmt: skip
@@ -98,6 +109,7 @@ def live_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.duration is not None and not args.duration > 0:
         raise ConfigError(f"--duration must be positive, got {args.duration}")
     config = config_from_args(args)
+    settings = with_writers(args, settings)
     lock = acquire_live_lock(settings)
     path = state_path(settings)
 
@@ -145,6 +157,10 @@ def _add_population_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoding", choices=ENCODINGS, default="compact",
                         help="record values in the simulator's compact layout (default) or as any JSON encoder might "
                         "write them: shuffled fields, spaces, extra members")  # fmt: skip
+    parser.add_argument("--writers", type=int, default=None,
+                        help="concurrent connections writing a PostgreSQL source database, each batch cut over "
+                        "them in separate transactions (default: SOURCE_DB_WRITERS, else 1; SQLite has one "
+                        "writer)")  # fmt: skip
     faults = parser.add_argument_group("fault injection (probabilities per record; all off by default)")
     faults.add_argument("--dup-rate", type=float, default=0.0, help="records sent twice")
     faults.add_argument("--late-rate", type=float, default=0.0, help="records sent late")
@@ -195,32 +211,13 @@ def add_simulator_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "simulator",
         help="the event simulator: history, live, status, stop",
-        description="Members, wristbands and gyms writing to the source database and Kafka.",
+        description="Event simulator: members, wristbands and gyms writing to the source database and Kafka.",
     )
     add_commands(parser.add_subparsers(dest="simulator_command", required=True, metavar="COMMAND"))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m simulator",
-                                     description="Event simulator: members, wristbands and gyms writing to the "
-                                     "source database and Kafka.")  # fmt: skip
-    parser.add_argument("-v", "--verbose", action="store_true")
-    add_commands(parser.add_subparsers(dest="simulator_command", required=True, metavar="COMMAND"))
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    """`python -m simulator`: settings from the environment, then the same handlers as `lakehouse simulator`."""
-    from core.cli import setup_logging
+    """`python -m simulator`: the same handlers as `lakehouse simulator`."""
+    from core.cli import run_group
 
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        return int(args.func(args, settings) or 0)
-    except KeyboardInterrupt:
-        return 130
+    return run_group("simulator", add_simulator_parser, argv)

@@ -36,14 +36,17 @@ def child_env(settings: Settings) -> dict[str, str]:
         "LAKEHOUSE_DIR": str(settings.lakehouse_dir.resolve()),
         "LAKEHOUSE_DATA_DIR": str(settings.data_dir.resolve()),
         "LAKEHOUSE_CACHE_DIR": str(settings.cache_dir),
+        "SOURCE_DB_WRITERS": str(settings.source_db_writers),
         "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p),
     })  # fmt: skip
-    connection = {  # Kafka security and the secret scope: set as in `settings`, or absent
+    connection = {  # credentials, Kafka security and the secret scope: set as in `settings`, or absent
         "KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
         "KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
         "KAFKA_SASL_USERNAME": settings.kafka_sasl_username,
         "KAFKA_SASL_PASSWORD": settings.kafka_sasl_password,
         "KAFKA_SSL_CA_LOCATION": settings.kafka_ssl_ca_location,
+        "SOURCE_DB_USER": settings.source_db_user,
+        "SOURCE_DB_PASSWORD": settings.source_db_password,
         "LAKEHOUSE_SECRET_SCOPE": settings.secret_scope,
     }
     for name, value in connection.items():

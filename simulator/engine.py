@@ -22,7 +22,7 @@ from simulator.kafka_sink import KafkaSink, check_broker
 from simulator.lanes import DayBuilder, DayRecords, Lane, merged
 from simulator.population import PROFILE_FIELDS, Member, changed_profile, create_member, seeded_rng
 from simulator.records import TOPIC_NAMES, generic_value
-from simulator.source_db import Change, load_population, open_source_db, write_changes
+from simulator.source_db import Change, SourceDb, load_population, open_source
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class RunStats:
 class Simulation:
     """The population and the day planner; the same seed, database content and days give the same output."""
 
-    def __init__(self, config: SimulatorConfig, conn: sqlite3.Connection, start: float,
+    def __init__(self, config: SimulatorConfig, source: SourceDb | sqlite3.Connection, start: float,
                  partitions: tuple[int, int, int] = (1, 1, 1)) -> None:  # fmt: skip
         self.config = config
         self.partitions = partitions
@@ -76,7 +76,9 @@ class Simulation:
         self.gyms = config.gym_count
         self.members: list[Member] = []
         self.setup_changes: list[Change] = []  # rows registering the members created now; the caller writes them
-        registrations, profiles = load_population(conn)
+        # a bare SQLite connection is what the benchmarks hand over
+        population = load_population(source) if isinstance(source, sqlite3.Connection) else source.load_population()
+        registrations, profiles = population
         for user_id, device_id, mac, registered in registrations:
             update_type, profile = profiles.get(user_id, ("new", None))
             member = create_member(self.seed, user_id, registered, self.gyms, profile, update_type != "delete",
@@ -202,16 +204,16 @@ class Sender:
 
 
 def open_run(settings: Settings, config: SimulatorConfig,
-             tuning: dict[str, object] | None = None) -> tuple[sqlite3.Connection, KafkaSink]:  # fmt: skip
+             tuning: dict[str, object] | None = None) -> tuple[SourceDb, KafkaSink]:  # fmt: skip
     """Validate configuration, the database and the broker before anything is produced."""
     config.validate()
-    conn = open_source_db(settings.source_db_path)
+    source = open_source(settings)
     try:
         partitions = check_broker(settings)
     except Exception:
-        conn.close()
+        source.close()
         raise
-    return conn, KafkaSink(settings, partitions, tuning)
+    return source, KafkaSink(settings, partitions, tuning)
 
 
 def run_history(settings: Settings, config: SimulatorConfig, days: float, end: float | None = None,
@@ -223,7 +225,7 @@ def run_history(settings: Settings, config: SimulatorConfig, days: float, end: f
     it had streamed in back then (slower: one produce call per record instead of batches). `tuning` overrides
     producer settings (benchmarks).
     """
-    conn, sink = open_run(settings, config, tuning)
+    source, sink = open_run(settings, config, tuning)
     stop = stop or threading.Event()
     end = time.time() if end is None else end
     start = end - days * DAY_SECONDS
@@ -233,15 +235,15 @@ def run_history(settings: Settings, config: SimulatorConfig, days: float, end: f
     gc_was_enabled = gc.isenabled()
     gc.disable()  # millions of short-lived acyclic dicts: cyclic GC passes would only cost time
     try:
-        sim = Simulation(config, conn, start, sink.partitions)
-        write_changes(conn, sim.setup_changes)
+        sim = Simulation(config, source, start, sink.partitions)
+        source.write_changes(sim.setup_changes)
         stats.count_changes(sim.setup_changes)
         days_list = day_range(day_of(start), day_of(end - 1e-3))
         with tqdm(total=len(days_list), unit="day", disable=not progress, desc="history") as bar:
             for day in days_list:
                 records, changes = sim.plan_day(day, start, end)
                 due = [c for c in changes if c[0] < end]
-                write_changes(conn, [c for _, _, c in due])
+                source.write_changes([c for _, _, c in due])
                 stats.count_changes([c for _, _, c in due])
                 count_ooo(due, stats)
                 sender.extend(sim.encoded(sim.faulty(records, day, stats), day))
@@ -260,7 +262,7 @@ def run_history(settings: Settings, config: SimulatorConfig, days: float, end: f
         if gc_was_enabled:
             gc.enable()
         sink.flush()
-        conn.close()
+        source.close()
     if sink.errors:
         log.error("%d records failed delivery; last error: %s", sink.errors, sink.last_error)
     log.info("history: %d records in %.1fs", stats.total, time.monotonic() - began)
@@ -275,17 +277,17 @@ def run_live(settings: Settings, config: SimulatorConfig, speed: float = 1.0, du
              stop: threading.Event | None = None, report: Callable[[dict[str, object]], None] | None = None,
              report_every: float = 1.0) -> RunStats:  # fmt: skip
     """Emit records as the simulated clock (now, `speed` times faster) reaches them, until `stop` or `duration`."""
-    conn, sink = open_run(settings, config)
+    source, sink = open_run(settings, config)
     stop = stop or threading.Event()
     stats = RunStats()
     started = time.time()
     mono0 = time.monotonic()
     try:
-        sim = Simulation(config, conn, started, sink.partitions)
-        write_changes(conn, sim.setup_changes)
+        sim = Simulation(config, source, started, sink.partitions)
+        source.write_changes(sim.setup_changes)
         stats.count_changes(sim.setup_changes)
     except Exception:
-        conn.close()
+        source.close()
         raise
 
     def sim_now() -> float:
@@ -320,7 +322,7 @@ def run_live(settings: Settings, config: SimulatorConfig, speed: float = 1.0, du
             while cend < len(changes) and changes[cend][0] <= now:
                 cend += 1
             if cend > cpos:
-                write_changes(conn, [c for _, _, c in changes[cpos:cend]])
+                source.write_changes([c for _, _, c in changes[cpos:cend]])
                 stats.count_changes([c for _, _, c in changes[cpos:cend]])
                 cpos = cend
             sink.producer.poll(0)
@@ -334,7 +336,7 @@ def run_live(settings: Settings, config: SimulatorConfig, speed: float = 1.0, du
             stop.wait(min(0.2, max(0.0, (next_due - sim_now()) / speed)))
     finally:
         sink.flush()
-        conn.close()
+        source.close()
         if report:
             report(snapshot(False, stats.total / max(1e-9, time.monotonic() - mono0)))  # final: the average rate
     return stats

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from core.connections import libpq_conninfo
 from core.postgres import LocalPostgres
 
-# a throw-away server: durability buys nothing in tests, speed does
-TEST_SERVER_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+# a throw-away server: durability buys nothing in tests, speed does; commit timestamps let a test see the order in
+# which transactions became visible (pg_xact_commit_timestamp)
+TEST_SERVER_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+                        "track_commit_timestamp": "on"}  # fmt: skip
 
 
 @dataclass(frozen=True)
