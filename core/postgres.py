@@ -34,6 +34,7 @@ DEFAULT_PORT = 5433  # not 5432, so a system server on the standard port does no
 DATABASE = "lakehouse"
 USER = "lake"
 OS_USER = "postgres"  # initdb and the server refuse to run as root: as root, they run as this user
+CONNECTION_FILE = "connection.json"  # where the server last started: host, port, database, user (no secret)
 _FD = 3  # as root, the server's folder is handed to the server as this open descriptor (see _server_argv)
 
 
@@ -97,13 +98,16 @@ class LocalPostgres:
     @classmethod
     def from_settings(cls, settings: Settings, port: int | None = None) -> LocalPostgres:
         """The server under `<data_dir>/postgres`, on `port`, else the port it last started on, else 5433."""
-        data_dir = settings.data_dir / "postgres"
-        if port is None:
-            try:
-                port = int(json.loads((data_dir / "connection.json").read_text())["port"])
-            except (OSError, ValueError, KeyError):
-                port = DEFAULT_PORT
-        return cls(data_dir=data_dir, port=port)
+        server = cls(data_dir=settings.data_dir / "postgres")
+        server.port = port or server._recorded_port() or DEFAULT_PORT
+        return server
+
+    def _recorded_port(self) -> int | None:
+        """The port the server last started on, from `connection.json`."""
+        try:
+            return int(json.loads((self.data_dir / CONNECTION_FILE).read_text())["port"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     @property
     def service(self) -> Service:
@@ -231,10 +235,17 @@ class LocalPostgres:
                 self.service.start(self._server_argv(bin_dir), ready=self.accepts_connections, timeout=timeout)
             except ServiceError as exc:
                 raise PostgresError(f"PostgreSQL {exc}") from exc
-        elif not self.accepts_connections():
-            wait_until(self.accepts_connections, timeout, "PostgreSQL to accept connections", interval=0.2)
+        else:
+            running_port = self._recorded_port()
+            if running_port not in (None, self.port):
+                raise PostgresError(f"the local PostgreSQL server already runs on port {running_port} (pid "
+                                    f"{self.pid()}); stop it first to start it on port {self.port}")  # fmt: skip
+            try:
+                wait_until(self.accepts_connections, timeout, "PostgreSQL to accept connections", interval=0.2)
+            except TimeoutError as exc:
+                raise PostgresError(f"{exc}; see {self.log_file}") from exc
         self._ensure_role_and_database()
-        (self.data_dir / "connection.json").write_text(json.dumps(
+        (self.data_dir / CONNECTION_FILE).write_text(json.dumps(
             {"host": self.host, "port": self.port, "dbname": self.dbname, "user": self.user}))  # fmt: skip
         log.info("PostgreSQL up at %s (pid %s)", self.jdbc_url, self.pid())
         return self.jdbc_url

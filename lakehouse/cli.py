@@ -9,7 +9,9 @@ from pathlib import Path
 from app.cli import add_app_parser
 from core.cli import dispatch
 from core.cluster import StandaloneCluster
+from core.connections import REDACTED
 from core.kafka_broker import LocalBroker, ensure_kafka
+from core.postgres import DEFAULT_PORT, LocalPostgres
 from core.service import pid_alive
 from core.settings import Settings
 from governance.cli import add_governance_parser
@@ -33,6 +35,25 @@ def _kafka(args: argparse.Namespace, settings: Settings) -> int:
                                                                        "external": True}  # fmt: skip
         print(json.dumps(status, indent=2))
         return 0 if settings.kafka_external or status["running"] else 3
+    return 0
+
+
+@stack.one_line_errors
+def _postgres(args: argparse.Namespace, settings: Settings) -> int:
+    server = LocalPostgres.from_settings(settings, port=args.port)
+    if args.action == "start":
+        url = server.start()
+        password = server.password if args.show_password else REDACTED
+        print(f"PostgreSQL ready; to use it as the source database:\nexport SOURCE_DB_URL={url}\n"
+              f"export SOURCE_DB_USER={server.user}\nexport SOURCE_DB_PASSWORD={password}")  # fmt: skip
+        if not args.show_password:
+            print(f"(the password is in {server.data_dir / 'password'}; --show-password prints it)")
+    elif args.action == "stop":
+        print("stopped" if server.stop() else "no local PostgreSQL server was running")
+    else:
+        status = server.status()
+        print(json.dumps(status, indent=2))
+        return 0 if status["running"] else 3
     return 0
 
 
@@ -75,6 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
     kafka = sub.add_parser("kafka", help="start, check or stop the local Apache Kafka broker (KRaft)")
     kafka.add_argument("action", choices=["start", "status", "stop"])
     kafka.set_defaults(func=_kafka)
+
+    postgres = sub.add_parser("postgres", help="start, check or stop the local PostgreSQL server (a source database)",
+                              description="The project's own PostgreSQL server from Debian's package: data under "
+                              "data/postgres, 127.0.0.1 only, a `lakehouse` database and `lake` role with a "
+                              "generated password. `start` prints the SOURCE_DB_* settings that point the project "
+                              "at it.")  # fmt: skip
+    postgres.add_argument("action", choices=["start", "status", "stop"])
+    postgres.add_argument("--port", type=int, default=None,
+                          help=f"port on 127.0.0.1 (default: the one it last used, else {DEFAULT_PORT})")  # fmt: skip
+    postgres.add_argument("--show-password", action="store_true",
+                          help="print the role's password instead of *** (it stays out of logs)")  # fmt: skip
+    postgres.set_defaults(func=_postgres)
 
     cluster = sub.add_parser("cluster", help="a Spark standalone cluster on this machine (SPARK_MASTER's default)")
     cluster.add_argument("action", choices=["start", "status", "stop"])

@@ -130,3 +130,15 @@ def open_source(settings: Settings) -> SourceDb:
         return PostgresSource.connect(settings)
     raise ConfigError(f"the simulator writes a SQLite file or PostgreSQL (jdbc:postgresql://...), not "
                       f"SOURCE_DB_URL={redact(settings.source_db_url)}")  # fmt: skip
+
+
+def holds_history(settings: Settings) -> bool:
+    """Whether the source database already holds members: a SQLite file that exists, a PostgreSQL database whose
+    registrations table has a row (False for any other database: `up` loads history into it)."""
+    if not settings.source_db_is_jdbc:
+        return settings.source_db_path.exists()
+    if not settings.source_db_url.lower().startswith("jdbc:postgresql:"):
+        return False
+    from simulator.source_pg import has_registrations
+
+    return has_registrations(settings)

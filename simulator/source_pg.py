@@ -178,3 +178,16 @@ class PostgresSource:
     def close(self) -> None:
         for conn in self.conns:
             conn.close()
+
+
+def has_registrations(settings: Settings) -> bool:
+    """Whether the database has a registrations table with a row; a one-line ConfigError if it cannot be reached."""
+    try:
+        with psycopg.connect(psycopg_conninfo(settings)) as conn:
+            if conn.execute("SELECT to_regclass('registrations')").fetchone() == (None,):
+                return False
+            return conn.execute("SELECT EXISTS (SELECT 1 FROM registrations)").fetchone() == (True,)
+    except psycopg.Error as exc:
+        raise ConfigError(
+            f"the source database {redact(settings.source_db_url)} cannot be used: {_one_line(exc)}"
+        ) from exc
