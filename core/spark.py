@@ -18,7 +18,7 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 SQLITE_JDBC = "org.xerial:sqlite-jdbc:3.50.3.0"
-POSTGRES_JDBC = "org.postgresql:postgresql:42.7.7"
+POSTGRES_JDBC = "org.postgresql:postgresql:42.7.14"
 
 
 def spark_packages() -> list[str]:
