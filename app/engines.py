@@ -1,6 +1,7 @@
 """The two query engines behind the dashboard; both take the same templated SQL and bound values.
 
-- `LocalEngine`: embedded DuckDB over the local Delta tables, read with the `deltalake` package (no DuckDB extension).
+- `LocalEngine`: embedded DuckDB over the local Delta tables: gold and ops mirrored file by file from the Delta log
+  (app.delta_mirror), the rest read with the `deltalake` package (no DuckDB extension).
 - `DatabricksEngine`: a Databricks SQL warehouse through databricks-sql-connector.
 Neither knows about Streamlit; `app.data` picks one from the settings and caches it.
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -19,6 +22,7 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
+from app.delta_mirror import NotMirrorable, apply, file_changes, mirror_name, version_files, view_sql
 from app.queries import BoundQuery, render, to_dollar_params
 from core.connections import DatabricksOAuth
 from core.contract import Table, render_refs
@@ -71,10 +75,12 @@ DUCKDB_MACROS = (
     "CREATE OR REPLACE MACRO unix_seconds(ts) AS CAST(floor(epoch(ts)) AS BIGINT)",
 )  # fmt: skip
 
-# Tables small enough to copy into DuckDB once per Delta version (fast repeated queries); the rest are scanned.
-MATERIALISED_LAYERS = ("gold", "ops")
-# Row order of the copies: the pages filter on these, and DuckDB skips row groups outside the range.
+# Tables mirrored into the engine's DuckDB file, following their Delta log file by file (app.delta_mirror): fast
+# repeated queries; the rest (and any table whose files a plain Parquet read cannot take) are scanned via deltalake.
+MIRRORED_LAYERS = ("gold", "ops")
+# Row order of new rows: the pages filter on these, and DuckDB skips row groups outside the range.
 SORT_KEYS = {"gold.workout_bpm_summary": "start_time", "gold.gym_summary": "date, login"}
+MEMORY_LIMIT = "512MB"  # DuckDB's buffer pool; mirrored tables beyond it stay in the engine's file on disk
 
 
 def local_view_name(table: Table) -> str:
@@ -94,21 +100,29 @@ def _naive_utc(schema: pa.Schema) -> list[str]:
 
 
 class LocalEngine:
-    """DuckDB over the Delta tables at `$LAKEHOUSE_DIR/<layer>/<table>`; follows each table's Delta version."""
+    """DuckDB over the Delta tables at `$LAKEHOUSE_DIR/<layer>/<table>`; follows each table's Delta version.
+
+    Its DuckDB database is a file in a private temporary folder, removed by `close`; `memory_limit` bounds DuckDB's
+    memory however large gold grows."""
 
     name = "local"
 
-    def __init__(self, settings: Settings, recheck_seconds: float = 2.0) -> None:
+    def __init__(self, settings: Settings, recheck_seconds: float = 2.0, memory_limit: str = MEMORY_LIMIT) -> None:
         self.settings = settings
         self.recheck_seconds = recheck_seconds
+        self._dir = Path(tempfile.mkdtemp(prefix="lakehouse-dashboard-"))  # owner-only: gold holds personal data
+        self.database_file = self._dir / "mirror.duckdb"
         # Unordered results may come back in any order (every ordered query says ORDER BY): faster scans and joins.
-        self._con = duckdb.connect(config={"threads": 2, "preserve_insertion_order": False})
+        self._con = duckdb.connect(str(self.database_file), config={
+            "threads": 2, "preserve_insertion_order": False, "memory_limit": memory_limit,
+            "temp_directory": str(self._dir / "spill")})  # fmt: skip
         self._con.execute("SET TimeZone = 'UTC'")
         for macro in DUCKDB_MACROS:
             self._con.execute(macro)
         self._lock = threading.Lock()
         self._versions: dict[str, int] = {}  # the Delta version each view shows
-        self._loading: dict[str, int] = {}  # versions being copied in the background
+        self._files: dict[str, frozenset[str]] = {}  # the data files of that version, for mirrored tables
+        self._loading: set[str] = set()  # tables whose mirror is moving to a newer version in the background
         self._checked: dict[str, float] = {}
 
     def _path(self, table: Table) -> Path:
@@ -127,9 +141,8 @@ class LocalEngine:
     def _ensure(self, table: Table) -> None:
         """Make the table's view current; cheap when it was checked a moment ago. Called holding the lock.
 
-        A gold or ops table is copied into DuckDB once per Delta version. The first copy is made at once; later
-        versions are copied in the background while queries keep reading the previous copy, then swapped in.
-        """
+        A mirrored table's first version is loaded at once; a later one is applied in the background (the files
+        that left the version out, the new ones in) while queries keep reading the previous one."""
         key = table.full_name
         now = time.monotonic()
         if key in self._versions and now - self._checked.get(key, 0.0) < self.recheck_seconds:
@@ -137,64 +150,63 @@ class LocalEngine:
         dt = self._open(table)
         version = dt.version()
         self._checked[key] = now
-        if self._versions.get(key) == version or self._loading.get(key) == version:
+        if self._versions.get(key) == version or key in self._loading:
             return
-        view = local_view_name(table)
-        if table.layer not in MATERIALISED_LAYERS:
-            dataset = dt.to_pyarrow_dataset()
-            raw = f"_raw_{view}"
-            self._con.register(raw, dataset)
-            self._con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {', '.join(_naive_utc(dataset.schema))} "
-                              f"FROM {raw}")  # fmt: skip
-            self._versions[key] = version
-        elif key not in self._versions:
-            self._swap(table, self._copy(table, dt, version), version)
+        files = None
+        if table.layer in MIRRORED_LAYERS:
+            try:
+                files = version_files(table, dt)
+            except NotMirrorable as exc:
+                log.warning("local engine: %s; scanning it through deltalake instead", exc)
+        if files is None:
+            self._scan(table, dt, version)
+        elif key not in self._files:
+            self._advance(table, version, files, frozenset())
+            self._mirrored(table, version, files)
         else:
-            self._loading[key] = version
-            threading.Thread(target=self._refresh, args=(table, dt, version), daemon=True,
-                             name=f"load-{view}").start()  # fmt: skip
+            self._loading.add(key)
+            threading.Thread(target=self._refresh, args=(table, version, files, self._files[key]), daemon=True,
+                             name=f"load-{local_view_name(table)}").start()  # fmt: skip
 
-    def _copy(self, table: Table, dt, version: int) -> str:
-        """Copy one Delta version into DuckDB, sorted so range filters skip row groups; returns the copy's name.
+    def _scan(self, table: Table, dt, version: int) -> None:
+        """The view reads the version's files through deltalake's Arrow dataset at every query (no copy)."""
+        view = local_view_name(table)
+        dataset = dt.to_pyarrow_dataset()
+        raw = f"_raw_{view}"
+        self._con.register(raw, dataset)
+        self._con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {', '.join(_naive_utc(dataset.schema))} "
+                          f"FROM {raw}")  # fmt: skip
+        if self._files.pop(table.full_name, None) is not None:
+            self._con.execute(f"DROP TABLE IF EXISTS {mirror_name(view)}")
+        self._versions[table.full_name] = version
 
-        Each copy is its own compressed in-memory database (checkpointed once, alone: no other transaction touches
-        it): dictionary-encoded strings make GROUP BY and IN filters on the profile columns several times faster.
-        """
-        data = dt.to_pyarrow_table()
-        db = f"{local_view_name(table)}__v{version}"
-        order = f" ORDER BY {SORT_KEYS[table.full_name]}" if table.full_name in SORT_KEYS else ""
-        cursor = self._con.cursor()  # its own connection to the same database: does not block running queries
+    def _advance(self, table: Table, version: int, files: frozenset[str], mirrored: frozenset[str]) -> None:
+        """Move the table's mirror from the files it holds to the version's, on a cursor of its own."""
+        changes = file_changes(mirrored, files)
+        cursor = self._con.cursor()
         try:
-            cursor.register("_incoming", data)
-            cursor.execute(f"DETACH DATABASE IF EXISTS {db}")  # left over by a failed load of the same version
-            cursor.execute(f"ATTACH ':memory:' AS {db} (COMPRESS)")
-            cursor.execute(f"CREATE TABLE {db}.main.data AS SELECT {', '.join(_naive_utc(data.schema))} "
-                           f"FROM _incoming{order}")  # fmt: skip
-            cursor.execute(f"CHECKPOINT {db}")
+            apply(cursor, table, local_view_name(table), changes, SORT_KEYS.get(table.full_name))
         finally:
             cursor.close()
-        return f"{db}.main.data"
+        log.info("local engine: %s to Delta version %s (%d files out, %d in)", table.full_name, version,
+                 len(changes.removed), len(changes.added))  # fmt: skip
 
-    def _swap(self, table: Table, copy: str, version: int) -> None:
-        """Point the table's view at a new copy and drop the old one (holding the lock: no query is running)."""
-        view, key = local_view_name(table), table.full_name
-        self._con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {copy}")
-        old = self._versions.get(key)
-        if old is not None and old != version:
-            self._con.execute(f"DETACH DATABASE IF EXISTS {view}__v{old}")
-        self._versions[key] = version
-        log.info("local engine: %s at Delta version %s", key, version)
+    def _mirrored(self, table: Table, version: int, files: frozenset[str]) -> None:
+        """Record the version the mirror now holds (holding the lock)."""
+        self._con.execute(view_sql(table, local_view_name(table)))
+        self._files[table.full_name] = files
+        self._versions[table.full_name] = version
 
-    def _refresh(self, table: Table, dt, version: int) -> None:
+    def _refresh(self, table: Table, version: int, files: frozenset[str], mirrored: frozenset[str]) -> None:
         try:
-            copy = self._copy(table, dt, version)
+            self._advance(table, version, files, mirrored)
             with self._lock:
-                self._swap(table, copy, version)
-        except Exception:  # noqa: BLE001 - a failed background load leaves the previous copy in service
+                self._mirrored(table, version, files)
+        except Exception:  # noqa: BLE001 - a failed step rolls back and leaves the previous version in service
             log.exception("loading %s version %s failed; still serving the previous version", table.full_name, version)
         finally:
             with self._lock:
-                self._loading.pop(table.full_name, None)
+                self._loading.discard(table.full_name)
 
     def sql_for(self, q: BoundQuery) -> str:
         return to_dollar_params(render(q.sql, local_view_name))
@@ -224,6 +236,7 @@ class LocalEngine:
 
     def close(self) -> None:
         self._con.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 # --- Databricks SQL warehouse -----------------------------------------------------------------------------------------

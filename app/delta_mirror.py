@@ -1,0 +1,100 @@
+"""A DuckDB table kept in step with one Delta table, file by file, for the dashboard's local engine.
+
+Each Delta version is a set of Parquet files, taken from the table's transaction log (never from its folder, which
+also holds files that merges, deletes and OPTIMIZE have removed from the current version but VACUUM has not deleted).
+Going from one version to the next deletes the rows of the files that left the set and inserts those of the files
+that joined it, in one DuckDB transaction: queries keep reading the previous version until it commits. A version is
+never copied whole, except the first, and the DuckDB database lives in a file, so gold can outgrow the engine's
+memory limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from core.contract import Table
+
+FILE_COLUMN = "_delta_file"  # which Delta data file a mirrored row came from
+
+_DUCKDB_TYPES = {"BIGINT": "BIGINT", "INT": "INTEGER", "STRING": "VARCHAR", "DOUBLE": "DOUBLE",
+                 "TIMESTAMP": "TIMESTAMP", "DATE": "DATE", "BOOLEAN": "BOOLEAN"}  # fmt: skip
+
+
+class NotMirrorable(Exception):
+    """The table's files cannot be read as plain Parquet (deletion vectors, column mapping, partition columns)."""
+
+
+@dataclass(frozen=True)
+class FileChanges:
+    """What one step from a mirrored version to another does: files whose rows go, files whose rows come."""
+
+    removed: frozenset[str]
+    added: frozenset[str]
+
+    @property
+    def empty(self) -> bool:
+        return not self.removed and not self.added
+
+
+def file_changes(mirrored: Iterable[str], current: Iterable[str]) -> FileChanges:
+    """The step from the files a mirror holds to a version's files (an OPTIMIZE removes many and adds a few)."""
+    old, new = frozenset(mirrored), frozenset(current)
+    return FileChanges(removed=old - new, added=new - old)
+
+
+def version_files(table: Table, dt) -> frozenset[str]:
+    """The data files of a `deltalake.DeltaTable`'s loaded version, from its log; NotMirrorable when a plain Parquet
+    read of them would not give the version's rows."""
+    if table.partition_by:
+        raise NotMirrorable(f"{table.full_name} is partitioned: its partition columns are not in its files")
+    if "deletionVectors" in (dt.protocol().reader_features or []):
+        raise NotMirrorable(f"{table.full_name} may have deletion vectors")
+    if dt.metadata().configuration.get("delta.columnMapping.mode", "none") != "none":
+        raise NotMirrorable(f"{table.full_name} maps column names")
+    return frozenset(dt.file_uris())
+
+
+def mirror_name(view: str) -> str:
+    return f"{view}__mirror"
+
+
+def create_sql(table: Table, view: str) -> str:
+    """The mirror table: the contract's columns and the file column."""
+    cols = ", ".join(f'"{c.name}" {_DUCKDB_TYPES[c.type]}' for c in table.columns)
+    return f"CREATE TABLE IF NOT EXISTS {mirror_name(view)} ({cols}, {FILE_COLUMN} VARCHAR)"
+
+
+def view_sql(table: Table, view: str) -> str:
+    """The view the queries read: the mirror without its file column."""
+    names = ", ".join(f'"{c}"' for c in table.column_names)
+    return f"CREATE OR REPLACE VIEW {view} AS SELECT {names} FROM {mirror_name(view)}"
+
+
+def insert_sql(table: Table, view: str, order_by: str | None) -> str:
+    """Rows of the files in `$files`, as the contract types them: a timestamp is naive UTC, as Spark shows it,
+    whether the file stores it as INT96 (Spark) or as UTC-adjusted micros (deltalake). Sorted by `order_by`, so the
+    pages' range filters skip row groups."""
+    casts = ", ".join(f'CAST("{c.name}" AS {_DUCKDB_TYPES[c.type]})' for c in table.columns)
+    order = f" ORDER BY {order_by}" if order_by else ""
+    return (f"INSERT INTO {mirror_name(view)} SELECT {casts}, filename FROM read_parquet($files, filename = true, "
+            f"union_by_name = true, hive_partitioning = false){order}")  # fmt: skip
+
+
+def delete_sql(view: str) -> str:
+    return f"DELETE FROM {mirror_name(view)} WHERE {FILE_COLUMN} IN (SELECT unnest($files))"
+
+
+def apply(cursor, table: Table, view: str, changes: FileChanges, order_by: str | None = None) -> None:
+    """Move the mirror by `changes` in one transaction (on its own cursor: running queries see the old version)."""
+    cursor.begin()
+    try:
+        cursor.execute(create_sql(table, view))
+        if changes.removed:
+            cursor.execute(delete_sql(view), {"files": sorted(changes.removed)})
+        if changes.added:
+            cursor.execute(insert_sql(table, view, order_by), {"files": sorted(changes.added)})
+        cursor.commit()
+    except BaseException:
+        cursor.rollback()
+        raise
