@@ -48,10 +48,17 @@ def _newest_bin(root: Path = PG_ROOT) -> Path | None:
     return max(versions, key=lambda p: int(p.name)) / "bin" if versions else None
 
 
-def postgres_bin() -> Path:
-    """The server's binaries; as root with apt-get, Debian's `postgresql` package is installed when missing."""
+def postgres_bin(cluster_version: str | None = None) -> Path:
+    """The server's binaries: those of the cluster's major version when it exists (a cluster only runs under its
+    own), else the newest; as root with apt-get, Debian's `postgresql` package is installed when none is."""
+    if cluster_version and (PG_ROOT / cluster_version / "bin" / "postgres").exists():
+        return PG_ROOT / cluster_version / "bin"
     found = _newest_bin()
     if found is not None:
+        if cluster_version:
+            raise PostgresError(f"the cluster was made by PostgreSQL {cluster_version}, whose server is not in "
+                                f"{PG_ROOT}; install postgresql-{cluster_version} or start from a new data "
+                                "folder")  # fmt: skip
         return found
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise PostgresError(f"PostgreSQL is not installed: install Debian's `{PACKAGE}` package "
@@ -227,8 +234,9 @@ class LocalPostgres:
             if port_open(self.host, self.port):
                 raise PostgresError(f"port {self.host}:{self.port} is already in use by another process; "
                                     "choose another port (--port)")  # fmt: skip
-            bin_dir = postgres_bin()
-            if not (self.pgdata / "PG_VERSION").exists():
+            version_file = self.pgdata / "PG_VERSION"
+            bin_dir = postgres_bin(version_file.read_text().strip() if version_file.exists() else None)
+            if not version_file.exists():
                 log.info("creating a PostgreSQL cluster in %s", self.pgdata)
                 self._initdb(bin_dir)
             try:

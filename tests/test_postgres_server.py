@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import psycopg
+import pytest
 
-from core.postgres import LocalPostgres
+from core.postgres import LocalPostgres, PostgresError, _newest_bin
 from core.service import free_port, pid_alive
 from tests.support.postgres import TEST_SERVER_SETTINGS
 
@@ -39,3 +40,20 @@ def test_start_is_idempotent_stop_ends_it_and_a_second_start_keeps_the_data(tmp_
             assert conn.execute("SELECT x FROM kept").fetchall() == [(7,)]
     finally:
         server.stop()
+
+
+def test_a_port_taken_by_another_process_is_one_error_line_and_starts_nothing(postgres_server, tmp_path):
+    other = LocalPostgres(tmp_path / "pg", port=postgres_server.port)
+    with pytest.raises(PostgresError, match=f"port 127.0.0.1:{postgres_server.port} is already in use"):
+        other.start()
+    assert other.pid() is None and not (tmp_path / "pg" / "server").exists()
+
+
+def test_the_newest_installed_server_version_is_chosen(tmp_path):
+    for version, has_server in (("9", True), ("15", True), ("16", False), ("common", True)):
+        bin_dir = tmp_path / version / "bin"
+        bin_dir.mkdir(parents=True)
+        if has_server:
+            (bin_dir / "postgres").write_text("")
+    assert _newest_bin(tmp_path) == tmp_path / "15" / "bin"
+    assert _newest_bin(tmp_path / "missing") is None
