@@ -1,4 +1,5 @@
-"""Bronze: raw rows from the source database (incremental, JDBC) and every Kafka record (the multiplex table)."""
+"""Bronze: raw rows from the source database (incremental, JDBC: pipeline.source_ingest) and every Kafka record (the
+multiplex table)."""
 
 from __future__ import annotations
 
@@ -8,64 +9,23 @@ from functools import partial
 from pyspark.sql import DataFrame
 from pyspark.sql.streaming import StreamingQuery
 
-from core.connections import confluent_kafka_config, jdbc_properties, spark_kafka_options
+from core.connections import confluent_kafka_config, spark_kafka_options
 from core.contract import KAFKA_MULTIPLEX_BZ, PROFILE_CHANGES_BZ, REGISTERED_USERS_BZ, Table
 from core.kafka_broker import BrokerError, create_topics
-from pipeline.errors import PipelineError, first_line
+from pipeline.errors import PipelineError
 from pipeline.run_state import StageRun
+from pipeline.source_ingest import ingest_planned, plan_source_ingest
 from pipeline.storage import Lakehouse
 from pipeline.streams import BatchSink, Trigger, append_each_batch_once, run_available_now, run_parallel, start_stream
-from pipeline.transforms import conform, kafka_to_multiplex
+from pipeline.transforms import kafka_to_multiplex
 
 log = logging.getLogger(__name__)
 
-# source table -> (bronze table, high-watermark key)
+# source table -> (bronze table, its key: the incremental ingest's watermark); an allow-list for the SQL text
 SOURCE_TABLES: dict[str, tuple[Table, str]] = {
     "registrations": (REGISTERED_USERS_BZ, "user_id"),
     "profile_changes": (PROFILE_CHANGES_BZ, "change_id"),
 }
-
-
-def _jdbc_driver(url: str) -> str | None:
-    return {"jdbc:sqlite:": "org.sqlite.JDBC", "jdbc:postgresql:": "org.postgresql.Driver"}.get(
-        next((p for p in ("jdbc:sqlite:", "jdbc:postgresql:") if url.startswith(p)), ""), None
-    )
-
-
-def read_source_rows(lh: Lakehouse, source_table: str, key: str, above: int) -> DataFrame:
-    """Rows of a source table whose key is above the high-watermark, read through Spark's JDBC source."""
-    settings = lh.settings
-    if not settings.source_db_is_jdbc and not settings.source_db_path.exists():
-        raise PipelineError(f"source database {settings.source_db_path} does not exist: run "
-                            "`python -m simulator history` first or set SOURCE_DB_URL")  # fmt: skip
-    url = settings.source_jdbc_url
-    reader = lh.spark.read.format("jdbc").option("url", url)
-    driver = _jdbc_driver(url)
-    if driver:
-        reader = reader.option("driver", driver)
-    reader = reader.options(**jdbc_properties(settings))
-    # source_table and key come from SOURCE_TABLES (an allow-list); `above` is an int we computed.
-    query = f"SELECT * FROM {source_table} WHERE {key} > {int(above)}"
-    try:
-        return reader.option("query", query).load()
-    except Exception as exc:  # noqa: BLE001 - JDBC errors arrive as Py4J/Analysis exceptions
-        raise PipelineError(f"cannot read {source_table} from the source database: {first_line(exc, 300)}") from exc
-
-
-def ingest_source_table(run: StageRun, source_table: str) -> int:
-    """Copy new source rows into bronze exactly once: key above the bronze maximum, insert-only merge."""
-    lh = run.lh
-    table, key = SOURCE_TABLES[source_table]
-    above = lh.max_value(table, key)
-    rows = conform(read_source_rows(lh, source_table, key, -1 if above is None else above), table).cache()
-    try:
-        count = rows.count()
-        if count:
-            run.stats.add(lh.insert_new(table, rows, [key]))
-        log.info("bronze %s: %d new source rows", table.name, count)
-        return count
-    finally:
-        rows.unpersist()
 
 
 def check_kafka(lh: Lakehouse) -> None:
@@ -123,5 +83,8 @@ def run_bronze(run: StageRun) -> int:
 
 
 def ingest_sources(run: StageRun) -> int:
-    """Every source table's new rows into bronze, the tables side by side."""
-    return run_parallel(run, *[partial(ingest_source_table, source_table=name) for name in SOURCE_TABLES])
+    """Every source table's new rows into bronze (pipeline.source_ingest), the tables side by side. Every table is
+    probed and checked first, so a database that is down, refuses the sign-in or lacks a table or column stops the
+    step before any table is written."""
+    plans = [plan_source_ingest(run.lh, name, table, key) for name, (table, key) in SOURCE_TABLES.items()]
+    return run_parallel(run, *[partial(ingest_planned, plan=plan) for plan in plans])

@@ -1,0 +1,255 @@
+"""Incremental ingest of a source-database table into bronze through Spark's JDBC source, exactly once even while
+several applications write the database at once (contract 1.1; docs/SOURCE_INGEST.md has the whole argument).
+
+PostgreSQL: a settled watermark. Every run first probes, in ONE statement, the table's greatest visible key M and
+the transactions open at that moment (`pg_locks`' virtualxid locks, which every transaction holds from its start to
+after its commit is visible, xid or not; prepared ones by gid). Keys are allocated in time order inside the writing
+transaction (an identity with CACHE 1), so any row with a key <= M that is not visible yet belongs to one of those
+open transactions. Once none of them is open any more, every key <= M is settled: its row is visible forever or never
+will be. A run reads the rows with a key above the last settled one, merges them insert-only on the key (rows bronze
+already has are dropped), and only then records what it settled, beside the stream checkpoints: a crash in between
+costs a re-read, never a row.
+
+SQLite (one writer at a time: keys become visible in order) and other JDBC databases keep the plain rule, key above
+the highest in bronze; for the latter a warning says it is only right with one writer at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark.sql import DataFrame, DataFrameReader
+
+from core.connections import jdbc_properties
+from core.contract import Table
+from pipeline.errors import PipelineError, first_line
+from pipeline.run_state import StageRun
+from pipeline.storage import Lakehouse
+from pipeline.transforms import conform
+
+log = logging.getLogger(__name__)
+
+DRIVERS = {"jdbc:sqlite:": "org.sqlite.JDBC", "jdbc:postgresql:": "org.postgresql.Driver"}
+MAX_PENDING = 8  # probes waiting to settle, at most; dropping one only delays settling
+PARTITION_ROWS = 200_000  # a read range wider than this many keys is read over several connections
+_JAVA_ERROR = re.compile(r"(?:PSQLException|SQLException|SQLiteException|SQLTimeoutException)[^:\n]*:\s*(.+)")
+
+# The probe (PostgreSQL): max key and open transactions under one statement snapshot. The transaction lists are read
+# while the statement runs, after its snapshot was taken, so a transaction that committed before the snapshot is
+# visible, and one still open at the snapshot is either listed or finished (visible to any later read). Sessions of
+# other databases cannot write this table and are left out; a session whose database cannot be seen is kept.
+PROBE_POSTGRES = """SELECT (SELECT max({key}) FROM {table}) AS max_key, ARRAY(
+    SELECT DISTINCT 'vxid:' || l.virtualtransaction FROM pg_locks l
+    WHERE l.locktype = 'virtualxid' AND l.pid IS DISTINCT FROM pg_backend_pid()
+      AND (l.pid IS NULL OR l.pid NOT IN (SELECT a.pid FROM pg_stat_activity a
+                                          WHERE a.datname IS NOT NULL AND a.datname <> current_database()))
+    UNION SELECT 'prepared:' || p.gid FROM pg_prepared_xacts p WHERE p.database = current_database()
+) AS open_transactions"""
+
+
+def jdbc_driver(url: str) -> str | None:
+    return next((driver for prefix, driver in DRIVERS.items() if url.startswith(prefix)), None)
+
+
+def jdbc_error(exc: BaseException) -> str:
+    """The database's own message from a JDBC error (Spark wraps it in pages of JVM stack), on one line."""
+    found = _JAVA_ERROR.search(str(exc))
+    return first_line(Exception(found.group(1))) if found else first_line(exc, 300)
+
+
+def source_reader(lh: Lakehouse) -> DataFrameReader:
+    """Spark's JDBC source on the source database, with its driver and credentials."""
+    settings = lh.settings
+    if not settings.source_db_is_jdbc and not settings.source_db_path.exists():
+        raise PipelineError(f"source database {settings.source_db_path} does not exist: run "
+                            "`python -m simulator history` first or set SOURCE_DB_URL")  # fmt: skip
+    url = settings.source_jdbc_url
+    reader = lh.spark.read.format("jdbc").option("url", url)
+    driver = jdbc_driver(url)
+    if driver:
+        reader = reader.option("driver", driver)
+    return reader.options(**jdbc_properties(settings))
+
+
+def _load(reader: DataFrameReader, what: str) -> DataFrame:
+    try:
+        return reader.load()  # connects and reads the result's schema: errors surface here
+    except Exception as exc:  # noqa: BLE001 - JDBC errors arrive as Py4J/Analysis exceptions
+        raise PipelineError(f"cannot read {what} from the source database: {jdbc_error(exc)}") from exc
+
+
+# --- the settled watermark: pure --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A probe not settled yet: keys up to `max_key` are final once none of `open` is open any more."""
+
+    max_key: int
+    open: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """Every source row with a key <= `settled` is in bronze and no other can appear; `pending` probes wait."""
+
+    settled: int | None = None
+    pending: tuple[Pending, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps({"settled": self.settled, "pending": [[p.max_key, list(p.open)] for p in self.pending]})
+
+    @classmethod
+    def from_json(cls, text: str) -> Watermark:
+        data = json.loads(text)
+        return cls(data["settled"], tuple(Pending(int(m), tuple(o)) for m, o in data["pending"]))
+
+
+@dataclass(frozen=True)
+class Probe:
+    max_key: int | None  # the greatest visible key (None: no row)
+    open: frozenset[str] = field(default_factory=frozenset)  # transactions open at the probe
+
+
+def settle(mark: Watermark, probe: Probe) -> Watermark:
+    """The watermark after `probe`: every pending probe whose transactions are all closed now is settled, and so is
+    this probe itself when no transaction was open. Rows up to the new `settled` are final by the probe's time, so a
+    read that starts after it, from the old `settled` up, gets every one of them."""
+    waiting = list(mark.pending)
+    if probe.max_key is not None:
+        waiting.append(Pending(probe.max_key, tuple(sorted(probe.open))))
+    done = [p.max_key for p in waiting if not probe.open.intersection(p.open)]
+    settled = max([k for k in (mark.settled, *done) if k is not None], default=None)
+    waiting = [p for p in waiting if settled is None or p.max_key > settled]
+    if len(waiting) > MAX_PENDING:  # keep the oldest (they settle first) and the newest (it reaches furthest)
+        waiting = waiting[: MAX_PENDING - 1] + waiting[-1:]
+    return Watermark(settled, tuple(waiting))
+
+
+# --- where the watermark is kept ---------------------------------------------------------------------------------
+
+
+class WatermarkStore:
+    """One table's watermark as a JSON file beside the stream checkpoints (`<checkpoints>/bronze_source_<table>/`),
+    replaced atomically; it is written only after the bronze commit it describes."""
+
+    def __init__(self, lh: Lakehouse, source_table: str) -> None:
+        self.path = Path(lh.checkpoint(f"bronze_source_{source_table}")) / "watermark.json"
+
+    def load(self) -> Watermark:
+        try:
+            return Watermark.from_json(self.path.read_text())
+        except FileNotFoundError:
+            return Watermark()
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PipelineError(f"the source watermark {self.path} is unreadable ({exc}): delete it to read the "
+                                "source table again from its start (bronze keeps no row twice)") from exc  # fmt: skip
+
+    def save(self, mark: Watermark) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".watermark-")
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(mark.to_json())
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+# --- one table's ingest: planned (every check) first, then written ----------------------------------------------
+
+
+@dataclass
+class SourcePlan:
+    """What one run reads of a source table, checked against the database before anything is written."""
+
+    source_table: str
+    table: Table
+    key: str
+    rows: DataFrame  # conformed to the bronze table, not read yet
+    store: WatermarkStore | None = None  # PostgreSQL: where the watermark goes once the rows are in bronze
+    before: Watermark | None = None
+    after: Watermark | None = None
+
+
+def _probe_postgres(reader: DataFrameReader, source_table: str, key: str) -> Probe:
+    probe = _load(reader.option("query", PROBE_POSTGRES.format(key=key, table=source_table)), source_table)
+    try:
+        row = probe.collect()[0]
+    except Exception as exc:  # noqa: BLE001
+        raise PipelineError(f"cannot read {source_table} from the source database: {jdbc_error(exc)}") from exc
+    return Probe(None if row.max_key is None else int(row.max_key), frozenset(row.open_transactions or ()))
+
+
+def _read_above(lh: Lakehouse, reader: DataFrameReader, source_table: str, key: str, above: int | None,
+                upper: int | None = None) -> DataFrame:  # fmt: skip
+    """Rows with a key above `above` (every row when None). With `upper` (the probe's max key) a wide range is read
+    over several connections, split by key: each row falls in one part, and a row a part misses is above the new
+    settled key (it was not final at the probe), so a later run reads it."""
+    # source_table and key come from the allow-list in pipeline.bronze; `above` and `upper` are ints we computed.
+    where = "" if above is None else f" WHERE {key} > {int(above)}"
+    low = -1 if above is None else int(above)
+    if upper is not None and upper - low > PARTITION_ROWS:
+        parts = max(2, min(lh.spark.sparkContext.defaultParallelism, 8))
+        reader = (reader.option("partitionColumn", key).option("lowerBound", str(low + 1))
+                  .option("upperBound", str(int(upper) + 1)).option("numPartitions", str(parts)))  # fmt: skip
+        return _load(reader.option("dbtable", f"(SELECT * FROM {source_table}{where}) AS src"), source_table)
+    return _load(reader.option("query", f"SELECT * FROM {source_table}{where}"), source_table)
+
+
+def plan_source_ingest(lh: Lakehouse, source_table: str, table: Table, key: str) -> SourcePlan:
+    """Probe the database and plan the read; raises a one-line PipelineError (server down, sign-in refused, missing
+    table or column) before anything is written."""
+    reader = source_reader(lh)
+    url = lh.settings.source_jdbc_url
+    store = before = after = None
+    if url.startswith("jdbc:postgresql:"):
+        store = WatermarkStore(lh, source_table)
+        before = store.load()
+        if before.settled is not None and not lh.version(table):
+            # rows up to the settled key were merged into bronze, so it has a commit after its creation (version 0):
+            # without one, bronze was created again while its checkpoints stayed
+            log.warning("bronze %s is new but the source watermark of %s is not: reading the table from its start",
+                        table.name, source_table)  # fmt: skip
+            before = Watermark()
+        probe = _probe_postgres(reader, source_table, key)
+        after = settle(before, probe)
+        rows = _read_above(lh, reader, source_table, key, before.settled, upper=probe.max_key)
+    else:
+        if not url.startswith("jdbc:sqlite:"):
+            log.warning("source %s: no commit-order watermark for this database, reading keys above bronze's "
+                        "highest: right only while one application writes at a time", source_table)  # fmt: skip
+        above = lh.max_value(table, key)
+        rows = _read_above(lh, reader, source_table, key, above)
+    try:
+        conformed = conform(rows, table)
+    except Exception as exc:  # noqa: BLE001 - a missing column is an AnalysisException
+        raise PipelineError(f"source table {source_table} does not match the contract: {first_line(exc, 300)}") from exc
+    return SourcePlan(source_table, table, key, conformed, store, before, after)
+
+
+def ingest_planned(run: StageRun, plan: SourcePlan) -> int:
+    """Read the planned rows, merge them into bronze insert-only on the key, then record the watermark."""
+    rows = plan.rows.cache()
+    try:
+        try:
+            count = rows.count()
+        except Exception as exc:  # noqa: BLE001 - the server may go away between the probe and the read
+            raise PipelineError(f"cannot read {plan.source_table} from the source database: {jdbc_error(exc)}") from exc
+        if count:
+            run.stats.add(run.lh.insert_new(plan.table, rows, [plan.key], bounded_by=plan.key))
+        if plan.store is not None and plan.after is not None and plan.after != plan.before:
+            plan.store.save(plan.after)  # after the bronze commit: a crash before this line only repeats the read
+        log.info("bronze %s: %d source rows read", plan.table.name, count)
+        return count
+    finally:
+        rows.unpersist()
