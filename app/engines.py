@@ -78,8 +78,6 @@ DUCKDB_MACROS = (
 # Tables mirrored into the engine's DuckDB file, following their Delta log file by file (app.delta_mirror): fast
 # repeated queries; the rest (and any table whose files a plain Parquet read cannot take) are scanned via deltalake.
 MIRRORED_LAYERS = ("gold", "ops")
-# Row order of new rows: the pages filter on these, and DuckDB skips row groups outside the range.
-SORT_KEYS = {"gold.workout_bpm_summary": "start_time", "gold.gym_summary": "date, login"}
 MEMORY_LIMIT = "512MB"  # DuckDB's buffer pool; mirrored tables beyond it stay in the engine's file on disk
 
 
@@ -124,6 +122,11 @@ class LocalEngine:
         self._files: dict[str, frozenset[str]] = {}  # the data files of that version, for mirrored tables
         self._loading: set[str] = set()  # tables whose mirror is moving to a newer version in the background
         self._checked: dict[str, float] = {}
+
+    def shown_version(self, table: Table) -> int | None:
+        """The Delta version the table's view shows now (None before its first query)."""
+        with self._lock:
+            return self._versions.get(table.full_name)
 
     def _path(self, table: Table) -> Path:
         return self.settings.table_path(table.layer, table.name)
@@ -185,7 +188,7 @@ class LocalEngine:
         changes = file_changes(mirrored, files)
         cursor = self._con.cursor()
         try:
-            apply(cursor, table, local_view_name(table), changes, SORT_KEYS.get(table.full_name))
+            apply(cursor, table, local_view_name(table), changes)
         finally:
             cursor.close()
         log.info("local engine: %s to Delta version %s (%d files out, %d in)", table.full_name, version,
