@@ -78,7 +78,10 @@ DUCKDB_MACROS = (
 # Tables mirrored into the engine's DuckDB file, following their Delta log file by file (app.delta_mirror): fast
 # repeated queries; the rest (and any table whose files a plain Parquet read cannot take) are scanned via deltalake.
 MIRRORED_LAYERS = ("gold", "ops")
-MEMORY_LIMIT = "512MB"  # DuckDB's buffer pool; mirrored tables beyond it stay in the engine's file on disk
+# Row order of new rows: the pages filter on these, and DuckDB skips row groups outside the range.
+SORT_KEYS = {"gold.workout_bpm_summary": "start_time", "gold.gym_summary": "date, login"}
+THREADS = 2
+MEMORY_LIMIT_MB = 512  # DuckDB's buffer pool; mirrored tables beyond it stay in the engine's file on disk
 
 
 def local_view_name(table: Table) -> str:
@@ -100,19 +103,20 @@ def _naive_utc(schema: pa.Schema) -> list[str]:
 class LocalEngine:
     """DuckDB over the Delta tables at `$LAKEHOUSE_DIR/<layer>/<table>`; follows each table's Delta version.
 
-    Its DuckDB database is a file in a private temporary folder, removed by `close`; `memory_limit` bounds DuckDB's
+    Its DuckDB database is a file in a private temporary folder, removed by `close`; `memory_limit_mb` bounds DuckDB's
     memory however large gold grows."""
 
     name = "local"
 
-    def __init__(self, settings: Settings, recheck_seconds: float = 2.0, memory_limit: str = MEMORY_LIMIT) -> None:
+    def __init__(self, settings: Settings, recheck_seconds: float = 2.0,
+                 memory_limit_mb: int = MEMORY_LIMIT_MB) -> None:  # fmt: skip
         self.settings = settings
         self.recheck_seconds = recheck_seconds
         self._dir = Path(tempfile.mkdtemp(prefix="lakehouse-dashboard-"))  # owner-only: gold holds personal data
         self.database_file = self._dir / "mirror.duckdb"
         # Unordered results may come back in any order (every ordered query says ORDER BY): faster scans and joins.
         self._con = duckdb.connect(str(self.database_file), config={
-            "threads": 2, "preserve_insertion_order": False, "memory_limit": memory_limit,
+            "threads": THREADS, "preserve_insertion_order": False, "memory_limit": f"{memory_limit_mb}MB",
             "temp_directory": str(self._dir / "spill")})  # fmt: skip
         self._con.execute("SET TimeZone = 'UTC'")
         for macro in DUCKDB_MACROS:
@@ -188,8 +192,12 @@ class LocalEngine:
         changes = file_changes(mirrored, files)
         cursor = self._con.cursor()
         try:
-            apply(cursor, table, local_view_name(table), changes)
+            # one thread while it runs: DuckDB 2.0 spills a sort to disk then, where two threads ran out of memory
+            # (1.5M rows in 100 MB; one thread sorted 4M in 100 MB)
+            cursor.execute("SET threads = 1")
+            apply(cursor, table, local_view_name(table), changes, SORT_KEYS.get(table.full_name))
         finally:
+            cursor.execute(f"SET threads = {THREADS}")
             cursor.close()
         log.info("local engine: %s to Delta version %s (%d files out, %d in)", table.full_name, version,
                  len(changes.removed), len(changes.added))  # fmt: skip

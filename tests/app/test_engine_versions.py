@@ -128,13 +128,14 @@ def test_duckdb_memory_stays_under_its_limit_while_gold_is_larger(tmp_path: Path
         chunk = sessions(part * n + 1, n)
         for column in ("min_bpm", "avg_bpm", "max_bpm"):
             chunk = chunk.set_column(chunk.schema.get_field_index(column), column, pa.array(rng.random(n) * 200))
-        for column in ("city", "state"):
+        for column in ("city", "state"):  # 32 random hex digits each
+            noise = rng.bytes(16 * n)
             chunk = chunk.set_column(chunk.schema.get_field_index(column), column,
-                                     pa.array(rng.integers(0, 1 << 40, n).astype(str)))  # fmt: skip
+                                     pa.array([noise[i : i + 16].hex() for i in range(0, 16 * n, 16)]))  # fmt: skip
         expected += pa.compute.sum(chunk.column("avg_bpm")).as_py()
         write_deltalake(path, chunk, mode="append")
-    limit = 48 * 1024 * 1024
-    engine = LocalEngine(Settings.from_env({}, lakehouse_dir=tmp_path), memory_limit="48MB")
+    limit = 100 * 1024 * 1024
+    engine = LocalEngine(Settings.from_env({}, lakehouse_dir=tmp_path), memory_limit_mb=100)
     try:
         total = engine.query(BoundQuery("sum", "SELECT count(*) AS n, sum(avg_bpm) AS s "
                                                "FROM {gold.workout_bpm_summary}")).to_pylist()[0]  # fmt: skip
