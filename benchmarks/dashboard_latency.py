@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -102,8 +103,29 @@ def page_queries(engine) -> dict[str, list]:
     }
 
 
+def query_samples(engine, repeat: int) -> dict[str, dict[str, list[float] | str]]:
+    """Per page, per query: `repeat` timed runs in ms after one warm-up, or why the query could not run."""
+    from app.engines import DataUnavailable
+
+    out: dict[str, dict[str, list[float] | str]] = {}
+    for page, bounds in page_queries(engine).items():
+        out[page] = {}
+        for bound in bounds:
+            try:
+                out[page][bound.name] = _time(lambda b=bound: engine.query(b), repeat)
+            except DataUnavailable as exc:
+                out[page][bound.name] = str(exc)
+    return out
+
+
+def page_totals(samples: dict[str, list[float] | str]) -> list[float]:
+    """A whole page's time per run: the sum of its queries' n-th runs (queries that could not run left out)."""
+    timed = [v for v in samples.values() if isinstance(v, list)]
+    return [sum(run) for run in zip(*timed, strict=True)] if timed else []
+
+
 def query_report(root: Path, repeat: int) -> bool:
-    from app.engines import DataUnavailable, LocalEngine, local_view_name
+    from app.engines import LocalEngine, local_view_name
     from core.contract import WORKOUT_BPM_SUMMARY
     from core.settings import Settings
 
@@ -119,19 +141,16 @@ def query_report(root: Path, repeat: int) -> bool:
     ok = True
     print(f"\nquery latency on the local engine, {repeat} runs each (ms); {_load()}")
     print(f"{'page':<24} {'query':<24} {'p50':>8} {'p95':>8}  target p95 < {QUERY_TARGET_MS:.0f} ms")
-    for page, bounds in page_queries(engine).items():
-        totals = [0.0] * repeat
-        for bound in bounds:
-            try:
-                samples = _time(lambda b=bound: engine.query(b), repeat)
-            except DataUnavailable as exc:
-                print(f"{page:<24} {bound.name:<24} {'n/a':>8} {'n/a':>8}  {exc}")
+    for page, queries in query_samples(engine, repeat).items():
+        for name, samples in queries.items():
+            if isinstance(samples, str):
+                print(f"{page:<24} {name:<24} {'n/a':>8} {'n/a':>8}  {samples}")
                 continue
-            totals = [t + s for t, s in zip(totals, samples, strict=True)]
             p95 = _percentile(samples, 95)
             ok &= p95 < QUERY_TARGET_MS
-            print(f"{page:<24} {bound.name:<24} {statistics.median(samples):8.1f} {p95:8.1f}  "
+            print(f"{page:<24} {name:<24} {statistics.median(samples):8.1f} {p95:8.1f}  "
                   f"{'ok' if p95 < QUERY_TARGET_MS else 'MISSED'}")  # fmt: skip
+        totals = page_totals(queries) or [0.0] * repeat
         print(f"{page:<24} {'= whole page':<24} {statistics.median(totals):8.1f} {_percentile(totals, 95):8.1f}")
 
     view = local_view_name(WORKOUT_BPM_SUMMARY)
@@ -278,7 +297,22 @@ def _visits(browser, url: str, other: tuple[str, str] | None, visits: int,
     return out, steps
 
 
-def browser_report(root: Path, work: Path, visits: int) -> bool:
+EMPTY = "empty Streamlit page"
+
+
+@dataclass
+class PageDraws:
+    """What `draw_pages` measured: the server's start with its first page (s), and per page title (the empty page's
+    last) the draw times (s) by kind of visit and the cold visits' MILESTONES."""
+
+    server_start: float
+    figures: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    steps: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+
+def draw_pages(root: Path, work: Path, visits: int, baseline: bool = True) -> PageDraws:
+    """Every page of the dashboard over `root` visited `visits` times in Chromium (see `_visits`); with `baseline`, an
+    empty Streamlit page too."""
     from playwright.sync_api import sync_playwright
 
     from app.navigation import PAGES
@@ -293,6 +327,30 @@ def browser_report(root: Path, work: Path, visits: int) -> bool:
     }
     empty = work / "empty_page.py"
     empty.write_text(EMPTY_PAGE)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(ensure_chromium()), args=CHROMIUM_ARGS)
+        try:
+            started = time.perf_counter()
+            with streamlit_server(env, work / "streamlit.log") as url:
+                first = browser.new_context().new_page()
+                _open(first, url)
+                draws = PageDraws(time.perf_counter() - started)
+                first.context.close()
+                for i, spec in enumerate(PAGES):
+                    other = PAGES[(i + 1) % len(PAGES)]
+                    draws.figures[spec.title], draws.steps[spec.title] = _visits(
+                        browser, f"{url}/{spec.url}", (f"{url}/{other.url}", other.title), visits, spec.title
+                    )
+            if baseline:
+                with streamlit_server({}, work / "streamlit-empty.log", app=empty) as url:
+                    _visits(browser, url, None, 1)  # the server's first session pays Streamlit's imports
+                    draws.figures[EMPTY], draws.steps[EMPTY] = _visits(browser, url, None, visits)
+        finally:
+            browser.close()
+    return draws
+
+
+def browser_report(root: Path, work: Path, visits: int) -> bool:
     ok = True
     print(f"\ntime until the page is fully drawn in Chromium (s), median of {visits} visits (max in brackets); "
           f"target < {PAGE_TARGET_S:.0f} s")  # fmt: skip
@@ -307,33 +365,15 @@ def browser_report(root: Path, work: Path, visits: int) -> bool:
         print(f"{name:<24} {' '.join(f'{c:>14}' for c in cells)}  {verdict}")
         return worst < PAGE_TARGET_S or not judged
 
-    steps: dict[str, dict[str, list[float]]] = {}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(ensure_chromium()), args=CHROMIUM_ARGS)
-        try:
-            started = time.perf_counter()
-            with streamlit_server(env, work / "streamlit.log") as url:
-                first = browser.new_context().new_page()
-                _open(first, url)
-                print(f"{'server start + 1st page':<24} {time.perf_counter() - started:6.2f} s  (imports, first copy "
-                      "of gold into DuckDB: once per server)")  # fmt: skip
-                first.context.close()
-                for i, spec in enumerate(PAGES):
-                    other = PAGES[(i + 1) % len(PAGES)]
-                    figures, steps[spec.title] = _visits(
-                        browser, f"{url}/{spec.url}", (f"{url}/{other.url}", other.title), visits, spec.title
-                    )
-                    ok &= row(spec.title, figures, judged=True)
-            with streamlit_server({}, work / "streamlit-empty.log", app=empty) as url:
-                _visits(browser, url, None, 1)  # the server's first session pays Streamlit's imports
-                figures, steps["empty Streamlit page"] = _visits(browser, url, None, visits)
-                row("empty Streamlit page", figures, judged=False)
-        finally:
-            browser.close()
+    draws = draw_pages(root, work, visits)
+    print(f"{'server start + 1st page':<24} {draws.server_start:6.2f} s  (imports, first load of gold into DuckDB: "
+          "once per server)")  # fmt: skip
+    for name, figures in draws.figures.items():
+        ok &= row(name, figures, judged=name != EMPTY)
     print(f"({_load()})")
     print("\nwhere a cold visit goes: when each step was first seen, s after navigation started (median)")
     print(f"{'page':<24} " + " ".join(f"{name:>17}" for name in MILESTONES))
-    for name, seen in steps.items():
+    for name, seen in draws.steps.items():
         print(f"{name:<24} " + " ".join(f"{statistics.median(seen[m]):17.2f}" if seen[m] else f"{'–':>17}"
                                         for m in MILESTONES))  # fmt: skip
     return ok
