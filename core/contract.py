@@ -26,14 +26,18 @@ class Table:
     columns: tuple[Column, ...]
     partition_by: tuple[str, ...] = ()
     change_feed: bool = False  # Delta Change Data Feed on: later stages read its updates and deletes incrementally
+    # rows older than a retention window may be deleted by this column (pipeline.maintenance); streams over the table
+    # read its appends only, so such a delete is never read as a change
+    retention_column: str | None = None
 
     def __init__(self, layer: str, name: str, columns: str | tuple[Column, ...], partition_by: tuple[str, ...] = (),
-                 change_feed: bool = False) -> None:  # fmt: skip
+                 change_feed: bool = False, retention_column: str | None = None) -> None:  # fmt: skip
         object.__setattr__(self, "layer", layer)
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "columns", _columns(columns) if isinstance(columns, str) else tuple(columns))
         object.__setattr__(self, "partition_by", partition_by)
         object.__setattr__(self, "change_feed", change_feed)
+        object.__setattr__(self, "retention_column", retention_column)
 
     @property
     def full_name(self) -> str:
@@ -72,6 +76,7 @@ KAFKA_MULTIPLEX_BZ = Table(
     "key STRING, value STRING, topic STRING, partition INT, offset BIGINT, timestamp TIMESTAMP, date DATE, "
     "week_part STRING, load_time TIMESTAMP",
     partition_by=("topic", "week_part"),
+    retention_column="date",
 )  # fmt: skip
 
 USERS = Table("silver", "users", "user_id BIGINT, device_id BIGINT, mac_address STRING, "
@@ -82,7 +87,8 @@ USER_PROFILE = Table(
     "street_address STRING, city STRING, state STRING, zip STRING, updated TIMESTAMP",
     change_feed=True,
 )  # fmt: skip
-HEART_RATE = Table("silver", "heart_rate", "device_id BIGINT, time TIMESTAMP, heartrate DOUBLE, valid BOOLEAN")
+HEART_RATE = Table("silver", "heart_rate", "device_id BIGINT, time TIMESTAMP, heartrate DOUBLE, valid BOOLEAN",
+                   retention_column="time")  # fmt: skip
 WORKOUTS = Table("silver", "workouts", "user_id BIGINT, workout_id BIGINT, session_id BIGINT, action STRING, "
                  "time TIMESTAMP")  # fmt: skip
 COMPLETED_WORKOUTS = Table("silver", "completed_workouts", "user_id BIGINT, workout_id BIGINT, session_id BIGINT, "
@@ -158,7 +164,13 @@ TOPIC_FIELDS: dict[str, tuple[Field, ...]] = {
 FIELD_SQL_TYPES = {"id": "BIGINT", "number": "DOUBLE", "text": "STRING", "action": "STRING",
                    "optional_number": "DOUBLE"}  # fmt: skip
 HEART_RATE_VALID = (25, 250)  # silver.heart_rate.valid: low <= heartrate <= high
+LATE_HOURS = 1  # records may arrive up to an hour late (contract 1.2)
+MAX_WORKOUT_HOURS = 3  # a completed workout lasts at most 3 hours (contract 3)
+# How far back a new record can still move silver and gold: a late stop record completes a session whose readings
+# began up to LATE_HOURS + MAX_WORKOUT_HOURS earlier. Every retention window must be longer.
+LOOKBACK_HOURS = LATE_HOURS + MAX_WORKOUT_HOURS
 
 # --- pipeline stages (contract 8) ------------------------------------------------------------------------------------
 
 STAGES = ("bronze", "silver", "gold")
+MAINTAIN = "maintain"  # compaction, retention and VACUUM (pipeline.maintenance): a stage of its own, never in "all"

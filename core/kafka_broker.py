@@ -257,9 +257,20 @@ def _metadata_ok(bootstrap: str, client_config: Mapping[str, str] | None = None)
         return False
 
 
+def topic_config(settings: Settings) -> dict[str, str]:
+    """Configuration of the contract's topics: with a bronze retention window, Kafka keeps records as long as bronze
+    keeps their rows (`retention.ms`; both count from the record's Kafka timestamp), so bronze rebuilt from Kafka
+    holds what bronze holds. Without one, the cluster's default (the local broker keeps everything)."""
+    if settings.retention_bronze_days is None:
+        return {}
+    return {"retention.ms": str(round(settings.retention_bronze_days * 86_400_000))}
+
+
 def create_topics(bootstrap: str, topics: list[str], partitions: int = DEFAULT_PARTITIONS,
-                  client_config: Mapping[str, str] | None = None) -> list[str]:  # fmt: skip
-    """Create the topics that do not exist yet; return the names created.
+                  client_config: Mapping[str, str] | None = None,
+                  config: Mapping[str, str] | None = None) -> list[str]:  # fmt: skip
+    """Create the topics that do not exist yet, with topic `config` (see `topic_config`); return the names created.
+    Existing topics keep their configuration.
 
     `client_config` is the full confluent-kafka configuration (SASL/SSL included, see
     `core.connections.confluent_kafka_config`); without it the cluster is reached in plaintext. New topics take
@@ -275,7 +286,8 @@ def create_topics(bootstrap: str, topics: list[str], partitions: int = DEFAULT_P
     missing = [t for t in topics if t not in existing]
     if not missing:
         return []
-    futures = admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=-1) for t in missing])
+    new = [NewTopic(t, num_partitions=partitions, replication_factor=-1, config=dict(config or {})) for t in missing]
+    futures = admin.create_topics(new)
     created = []
     for topic, future in futures.items():
         try:
@@ -295,5 +307,6 @@ def ensure_kafka(settings: Settings) -> str:
         bootstrap = settings.kafka_bootstrap_servers
     else:
         bootstrap = LocalBroker.from_settings(settings).start()
-    create_topics(bootstrap, list(settings.topics.values()), client_config=confluent_kafka_config(settings))
+    create_topics(bootstrap, list(settings.topics.values()), client_config=confluent_kafka_config(settings),
+                  config=topic_config(settings))  # fmt: skip
     return bootstrap

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from core.contract import TOPICS
+from core.contract import LOOKBACK_HOURS, TOPICS
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -21,6 +22,39 @@ class SettingsError(ValueError):
 def _default_cache_dir(env: Mapping[str, str]) -> Path:
     base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "wearable-lakehouse"
+
+
+MIN_VACUUM_RETENTION_HOURS = 1
+
+
+def _number(env: Mapping[str, str], name: str, unit: str) -> float | None:
+    """A finite number from the environment, None when unset or empty."""
+    text = (env.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise SettingsError(f"{name}={text!r} is not a number ({unit})")
+    return value
+
+
+def _retention_days(env: Mapping[str, str], name: str) -> float | None:
+    """A retention window in days: unset keeps everything; it must be longer than the stream's late-data lookback,
+    so that no row a late record still needs is retired."""
+    days = _number(env, name, "days; unset keeps everything")
+    if days is None:
+        return None
+    if days <= 0:
+        raise SettingsError(f"{name}={days:g}: a retention window must be more than 0 days (unset keeps everything)")
+    if days * 24 < LOOKBACK_HOURS:
+        raise SettingsError(
+            f"{name}={days:g}: {days * 24:g} h is shorter than the stream's late-data lookback of "
+            f"{LOOKBACK_HOURS} h (records up to 1 h late, workouts up to 3 h long)"
+        )
+    return days
 
 
 @dataclass(frozen=True)
@@ -54,6 +88,12 @@ class Settings:
     source_db_writers: int = 1  # concurrent connections the simulator writes the source database through
     secret_scope: str | None = None  # Databricks secret scope holding the credentials not given as env vars
     databricks_runtime_version: str | None = None  # set by Databricks on its clusters
+    # Weeks of running (pipeline.maintenance): seconds between maintenance runs in stream mode (0 = none), retention
+    # windows in days (None = keep everything), and how long VACUUM keeps files that no table version uses any more
+    maintenance_interval: float = 3600.0
+    retention_bronze_days: float | None = None
+    retention_heart_rate_days: float | None = None
+    vacuum_retention_hours: float = 168.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -75,6 +115,15 @@ class Settings:
         writers = env.get("SOURCE_DB_WRITERS") or "1"
         if not writers.isdigit() or int(writers) < 1:
             raise SettingsError(f"SOURCE_DB_WRITERS={writers!r}: give a whole number of connections, 1 or more")
+        interval = _number(env, "LAKEHOUSE_MAINTENANCE_INTERVAL", "seconds between maintenance runs, 0 for none")
+        if interval is not None and interval < 0:
+            raise SettingsError(f"LAKEHOUSE_MAINTENANCE_INTERVAL={interval:g}: give 0 (no maintenance) or more seconds")
+        vacuum_hours = _number(env, "LAKEHOUSE_VACUUM_RETENTION_HOURS", "hours")
+        if vacuum_hours is not None and vacuum_hours < MIN_VACUUM_RETENTION_HOURS:
+            raise SettingsError(
+                f"LAKEHOUSE_VACUUM_RETENTION_HOURS={vacuum_hours:g}: VACUUM must keep unused files at "
+                f"least {MIN_VACUUM_RETENTION_HOURS} h, longer than any write or read in flight"
+            )
         settings = cls(
             kafka_bootstrap_servers=bootstrap or DEFAULT_BOOTSTRAP,
             kafka_external=bool(bootstrap),
@@ -101,6 +150,10 @@ class Settings:
             source_db_writers=int(writers),
             secret_scope=env.get("LAKEHOUSE_SECRET_SCOPE") or None,
             databricks_runtime_version=env.get("DATABRICKS_RUNTIME_VERSION") or None,
+            maintenance_interval=3600.0 if interval is None else interval,
+            retention_bronze_days=_retention_days(env, "RETENTION_BRONZE_DAYS"),
+            retention_heart_rate_days=_retention_days(env, "RETENTION_HEART_RATE_DAYS"),
+            vacuum_retention_hours=168.0 if vacuum_hours is None else vacuum_hours,
         )
         return replace(settings, **overrides) if overrides else settings
 
