@@ -1,0 +1,168 @@
+"""The soak benchmark's figures per window and its verdict on their trend (pure: no Spark, Kafka or files)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from benchmarks.freshness.report import percentile
+from benchmarks.resources import mib
+
+TREND_TARGET = 1.2  # the last window within this many times the first after warm-up
+GOLD_FILES_TARGET = 100  # files per gold table after a maintenance run
+DAY = 86400.0
+
+
+@dataclass
+class Probe:
+    """One sample, taken once a minute: each page query's time on the local engine, and what the system uses."""
+
+    at: float  # wall clock, epoch seconds
+    sim_at: float  # the simulator's clock then
+    query_ms: list[float]
+    table_files: dict[str, int]  # "layer.table" -> data files of its current version
+    layer_bytes: dict[str, int]  # layer (and _checkpoints) -> bytes on disk
+    memory: dict[str, int]  # process -> resident bytes
+
+
+@dataclass
+class Soak:
+    """What one soak run recorded."""
+
+    t0: float
+    end: float
+    window: float  # seconds
+    warmup: float  # seconds
+    probes: list[Probe]
+    freshness: list[tuple[float, float]]  # (when seen in gold, seconds from its stop record being produced)
+    rounds: list[tuple[float, float]]  # (start, seconds to the next round's start), from ops.pipeline_runs
+    maintenance: list[float] = field(default_factory=list)  # when each maintenance run finished
+
+
+@dataclass
+class Window:
+    index: int
+    start: float
+    end: float
+    round_p95: float
+    freshness_p95: float
+    query_p95: float
+    gold_files: dict[str, int]  # at the window's last probe
+    max_files: int  # the most files of any table then
+    layer_bytes: dict[str, int]
+    memory: dict[str, int]  # the most each process held in the window
+    disk_per_sim_day: float  # bytes the lakehouse grew per simulated day over the window
+    sim_days: float
+
+
+def _p95(values: list[float]) -> float:
+    return percentile(values, 95) if values else math.nan
+
+
+def windows(s: Soak) -> list[Window]:
+    out: list[Window] = []
+    count = max(1, math.ceil((s.end - s.t0) / s.window - 1e-9))
+    before: Probe | None = None
+    for i in range(count):
+        lo, hi = s.t0 + i * s.window, min(s.end, s.t0 + (i + 1) * s.window)
+        inside = [p for p in s.probes if lo <= p.at < hi or (i == count - 1 and p.at == hi)]
+        last = inside[-1] if inside else before
+        first = before or (inside[0] if inside else None)
+        grown, days = math.nan, 0.0
+        if last is not None and first is not None and last.sim_at > first.sim_at:
+            days = (last.sim_at - first.sim_at) / DAY
+            grown = (sum(last.layer_bytes.values()) - sum(first.layer_bytes.values())) / days
+        memory: dict[str, int] = {}
+        for p in inside:
+            for name, value in p.memory.items():
+                memory[name] = max(memory.get(name, 0), value)
+        gold = {t: n for t, n in (last.table_files.items() if last else ()) if t.startswith("gold.")}
+        out.append(Window(
+            i, lo, hi,
+            round_p95=_p95([sec for at, sec in s.rounds if lo <= at < hi]),
+            freshness_p95=_p95([sec for at, sec in s.freshness if lo <= at < hi]),
+            query_p95=_p95([ms for p in inside for ms in p.query_ms]),
+            gold_files=gold, max_files=max(last.table_files.values(), default=0) if last else 0,
+            layer_bytes=dict(last.layer_bytes) if last else {}, memory=memory, disk_per_sim_day=grown, sim_days=days,
+        ))  # fmt: skip
+        before = last
+    return out
+
+
+def trend(first: float, last: float, target: float = TREND_TARGET) -> tuple[str, bool | None]:
+    """'1.05x' and whether last <= target * first; None when either is missing."""
+    if math.isnan(first) or math.isnan(last) or first <= 0:
+        return "n/a", None
+    return f"{last / first:.2f}x", last <= target * first
+
+
+def gold_files_after_maintenance(s: Soak) -> list[tuple[float, int]]:
+    """For each maintenance run: (when it finished, the most files of a gold table at the next probe)."""
+    out = []
+    for done in s.maintenance:
+        after = next((p for p in s.probes if p.at >= done), None)
+        if after is not None:
+            gold = [n for t, n in after.table_files.items() if t.startswith("gold.")]
+            out.append((done, max(gold, default=0)))
+    return out
+
+
+def verdicts(s: Soak, ws: list[Window]) -> list[tuple[str, bool | None]]:
+    """(what, met) per target; met is None when the run cannot judge it (too short, nothing measured)."""
+    judged = [w for w in ws if w.start >= s.t0 + s.warmup - 1e-6]
+    out: list[tuple[str, bool | None]] = []
+    if len(judged) < 2:
+        out.append((f"trend: fewer than two windows after the {s.warmup / 60:g}-min warm-up", None))
+    else:
+        for name, attr in (("freshness p95", "freshness_p95"), ("dashboard query p95", "query_p95"),
+                           ("disk per simulated day", "disk_per_sim_day")):  # fmt: skip
+            measured = [w for w in judged if not math.isnan(getattr(w, attr))]  # a window may have no such figure
+            if len(measured) < 2:
+                out.append((f"{name}: measured in fewer than two windows after the warm-up", None))
+                continue
+            first, last = measured[0], measured[-1]
+            text, ok = trend(getattr(first, attr), getattr(last, attr))
+            out.append((f"{name}: window {last.index} is {text} window {first.index}'s (target <= {TREND_TARGET}x)",
+                        ok))  # fmt: skip
+    after = gold_files_after_maintenance(s)
+    if not after:
+        out.append(("files per gold table after maintenance: no maintenance run finished before the last probe", None))
+    else:
+        worst = max(n for _, n in after)
+        out.append((f"files per gold table after each of {len(after)} maintenance runs: at most {worst} "
+                    f"(target <= {GOLD_FILES_TARGET})", worst <= GOLD_FILES_TARGET))  # fmt: skip
+    return out
+
+
+def _cell(value: float, fmt: str, unit: str) -> str:
+    return "-" if math.isnan(value) else format(value, fmt) + unit
+
+
+def report_lines(s: Soak, ws: list[Window]) -> list[str]:
+    lines = [f"{'window':>6} {'min':>9} {'sim days':>8} {'round p95':>9} {'fresh p95':>9} {'query p95':>10} "
+             f"{'gold files':>12} {'max files':>9} {'disk/sim day':>12}  disk per layer; peak memory"]  # fmt: skip
+    for w in ws:
+        files = "/".join(str(n) for _, n in sorted(w.gold_files.items())) or "-"
+        disk = ", ".join(f"{k} {mib(v)}" for k, v in w.layer_bytes.items())
+        memory = ", ".join(f"{k} {mib(v)}" for k, v in w.memory.items())
+        per_day = "-" if math.isnan(w.disk_per_sim_day) else mib(w.disk_per_sim_day)
+        lines.append(f"{w.index:>6} {(w.start - s.t0) / 60:>4.0f}-{(w.end - s.t0) / 60:<4.0f} {w.sim_days:>8.2f} "
+                     f"{_cell(w.round_p95, '.1f', ' s'):>9} {_cell(w.freshness_p95, '.1f', ' s'):>9} "
+                     f"{_cell(w.query_p95, '.1f', ' ms'):>10} {files:>12} {w.max_files:>9} {per_day:>12}  "
+                     f"{disk}; {memory}")  # fmt: skip
+    return lines
+
+
+def verdict_lines(checks: list[tuple[str, bool | None]]) -> list[str]:
+    word = {True: "met", False: "MISSED", None: "NOT JUDGED"}
+    return [f"{word[ok]}: {what}" for what, ok in checks]
+
+
+def result_line(s: Soak, ws: list[Window]) -> str:
+    judged = [w for w in ws if w.start >= s.t0 + s.warmup - 1e-6] or ws
+    first, last = judged[0], judged[-1]
+    figures = {"freshness_p95_first_s": first.freshness_p95, "freshness_p95_last_s": last.freshness_p95,
+               "query_p95_first_s": first.query_p95 / 1000, "query_p95_last_s": last.query_p95 / 1000,
+               "round_p95_last_s": last.round_p95, "max_files_last": float(last.max_files),
+               "disk_per_sim_day_last_mib": last.disk_per_sim_day / 1024 / 1024}  # fmt: skip
+    return "RESULT " + " ".join(f"{k}={v:.3f}" for k, v in figures.items())

@@ -1,0 +1,93 @@
+"""The soak benchmark's pure parts: figures per window, the verdict on their trend, and its arguments."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from benchmarks.__main__ import parse_result
+from benchmarks.soak import parse_args, speed_of
+from benchmarks.soak_report import DAY, Probe, Soak, report_lines, result_line, verdicts, windows
+
+MIB = 1024 * 1024
+T0 = 1_800_000_000.0
+
+
+def probe(minute: float, query_ms: float, gold_files: int, disk_mib: float, rss_mib: float = 500) -> Probe:
+    """A probe `minute` minutes in, at 720x (half a simulated day per minute)."""
+    return Probe(T0 + minute * 60, T0 + minute * 60 * 720, [query_ms / 2, query_ms],
+                 {"gold.gym_summary": gold_files, "gold.workout_bpm_summary": 3, "silver.heart_rate": 150},
+                 {"bronze": int(disk_mib * MIB), "gold": MIB}, {"pipeline": int(rss_mib * MIB)})  # fmt: skip
+
+
+def soak(query_ms: list[float], disk_mib: list[float], fresh: list[float], maintenance: list[float] = ()) -> Soak:
+    """Six minutes, a probe and a freshness figure every minute, windows of two minutes, one minute of warm-up."""
+    probes = [probe(m, q, 40 + 10 * m, d, 500 + m) for m, (q, d) in enumerate(zip(query_ms, disk_mib, strict=True))]
+    return Soak(T0, T0 + 360, 120, 60, probes, [(T0 + m * 60 + 1, f) for m, f in enumerate(fresh)],
+                [(T0 + m * 60, 10.0 + m) for m in range(6)], list(maintenance))  # fmt: skip
+
+
+def test_each_window_has_its_percentiles_files_disk_and_peak_memory() -> None:
+    s = soak([10, 20, 30, 40, 50, 60, 70], [0, 10, 20, 30, 40, 50, 60], [5, 6, 7, 8, 9, 10, 11])
+    ws = windows(s)
+    assert [w.index for w in ws] == [0, 1, 2]
+    assert [w.query_p95 for w in ws] == [20, 40, 70]  # the last probe, at the end, counts in the last window
+    assert [w.freshness_p95 for w in ws] == [6, 8, 10]  # a session seen after the end is in no window
+    assert [w.round_p95 for w in ws] == [11, 13, 15]
+    assert ws[1].gold_files == {"gold.gym_summary": 70, "gold.workout_bpm_summary": 3}
+    assert ws[1].max_files == 150
+    assert ws[2].memory == {"pipeline": 506 * MIB}
+    # 10 MiB of disk a simulated half day, measured from the previous window's last probe
+    assert [w.disk_per_sim_day for w in ws] == [20 * MIB, 20 * MIB, 20 * MIB]
+    assert ws[1].sim_days == pytest.approx(2 * 60 * 720 / DAY)
+
+
+def test_a_flat_run_meets_every_target() -> None:
+    s = soak([10] * 7, [10 * m for m in range(7)], [5] * 7, maintenance=[T0 + 100])
+    assert [met for _, met in verdicts(s, windows(s))] == [True, True, True, True]
+
+
+def test_growing_latency_disk_or_files_miss_their_targets() -> None:
+    s = soak([10, 10, 10, 10, 10, 13, 13], [0, 10, 20, 30, 40, 60, 80], [5, 5, 5, 5, 5, 7, 7],
+             maintenance=[T0 + 250])  # fmt: skip
+    checks = verdicts(s, windows(s))
+    assert [met for _, met in checks] == [False, False, False, True]  # 1.4x, 1.3x, 1.5x; 40+10*5 = 90 files
+    assert "window 2 is 1.40x window 1's" in checks[0][0]
+    s.probes[5].table_files["gold.gym_summary"] = 101
+    assert verdicts(s, windows(s))[-1][1] is False
+
+
+def test_a_run_too_short_to_judge_says_so() -> None:
+    s = soak([10, 10], [0, 1], [5, 5])
+    s.end = T0 + 110
+    checks = verdicts(s, windows(s))
+    assert [met for _, met in checks] == [None, None]
+    assert "fewer than two windows" in checks[0][0] and "no maintenance run" in checks[1][0]
+
+
+def test_a_window_without_a_figure_is_passed_over_in_its_trend() -> None:
+    s = soak([10] * 7, [10 * m for m in range(7)], [5] * 7, maintenance=[T0 + 100])
+    s.window = 60  # windows 1 to 5 are judged; window 1 sees no session, window 5 a slow one
+    s.freshness = [(at, f) for at, f in s.freshness if not T0 + 60 <= at < T0 + 120] + [(T0 + 330, 9.0)]
+    checks = verdicts(s, windows(s))
+    assert checks[0] == ("freshness p95: window 5 is 1.80x window 2's (target <= 1.2x)", False)
+
+
+def test_report_and_result_lines_show_missing_figures_as_such() -> None:
+    s = soak([10] * 7, [0] * 7, [5] * 7)
+    s.freshness = []
+    ws = windows(s)
+    assert len(report_lines(s, ws)) == 1 + len(ws)
+    figures = parse_result(result_line(s, ws))
+    assert math.isnan(figures["freshness_p95_last_s"]) and figures["query_p95_last_s"] == 0.01
+
+
+def test_speed_is_simulated_seconds_per_second() -> None:
+    assert speed_of(30, 60) == 720
+
+
+@pytest.mark.parametrize("bad", [["--minutes", "0"], ["--members", "-1"], ["--warmup-minutes", "-1"]])
+def test_bad_arguments_are_one_error(bad: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(bad)
