@@ -122,6 +122,11 @@ class Probe:
     open: frozenset[str] = field(default_factory=frozenset)  # transactions open at the probe
 
 
+def _covers(a: Pending, b: Pending) -> bool:
+    """Whether `a` settles at least as far as `b`, no later."""
+    return a.max_key >= b.max_key and set(a.open) <= set(b.open)
+
+
 def settle(mark: Watermark, probe: Probe) -> Watermark:
     """The watermark after `probe`: every pending probe whose transactions are all closed now is settled, and so is
     this probe itself when no transaction was open. Rows up to the new `settled` are final by the probe's time, so a
@@ -131,7 +136,12 @@ def settle(mark: Watermark, probe: Probe) -> Watermark:
         waiting.append(Pending(probe.max_key, tuple(sorted(probe.open))))
     done = [p.max_key for p in waiting if not probe.open.intersection(p.open)]
     settled = max([k for k in (mark.settled, *done) if k is not None], default=None)
-    waiting = [p for p in waiting if settled is None or p.max_key > settled]
+    kept: list[Pending] = []
+    for p in waiting:  # a probe that reaches as far while waiting for fewer transactions makes another redundant
+        if settled is not None and p.max_key <= settled or any(_covers(q, p) for q in kept):
+            continue
+        kept = [q for q in kept if not _covers(p, q)] + [p]
+    waiting = kept
     if len(waiting) > MAX_PENDING:  # keep the oldest (they settle first) and the newest (it reaches furthest)
         waiting = waiting[: MAX_PENDING - 1] + waiting[-1:]
     return Watermark(settled, tuple(waiting))
