@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
-from app.delta_mirror import NotMirrorable, apply, file_changes, mirror_name, version_files, view_sql
+from app.delta_mirror import FileChanges, NotMirrorable, apply, file_changes, mirror_name, version_files, view_sql
 from app.queries import BoundQuery, render, to_dollar_params
 from core.connections import DatabricksOAuth
 from core.contract import Table, render_refs
@@ -122,6 +122,7 @@ class LocalEngine:
         for macro in DUCKDB_MACROS:
             self._con.execute(macro)
         self._lock = threading.Lock()
+        self._writing = threading.Lock()  # one mirror update at a time: each runs DuckDB on one thread (_advance)
         self._versions: dict[str, int] = {}  # the Delta version each view shows
         self._files: dict[str, frozenset[str]] = {}  # the data files of that version, for mirrored tables
         self._loading: set[str] = set()  # tables whose mirror is moving to a newer version in the background
@@ -190,17 +191,21 @@ class LocalEngine:
     def _advance(self, table: Table, version: int, files: frozenset[str], mirrored: frozenset[str]) -> None:
         """Move the table's mirror from the files it holds to the version's, on a cursor of its own."""
         changes = file_changes(mirrored, files)
+        with self._writing:
+            self._apply(table, changes)
+        log.info("local engine: %s to Delta version %s (%d files out, %d in)", table.full_name, version,
+                 len(changes.removed), len(changes.added))  # fmt: skip
+
+    def _apply(self, table: Table, changes: FileChanges) -> None:
         cursor = self._con.cursor()
         try:
             # one thread while it runs: DuckDB 2.0 spills a sort to disk then, where two threads ran out of memory
-            # (1.5M rows in 100 MB; one thread sorted 4M in 100 MB)
+            # (1.5M rows in 100 MB; one thread sorted 8M in 100 MB)
             cursor.execute("SET threads = 1")
             apply(cursor, table, local_view_name(table), changes, SORT_KEYS.get(table.full_name))
         finally:
             cursor.execute(f"SET threads = {THREADS}")
             cursor.close()
-        log.info("local engine: %s to Delta version %s (%d files out, %d in)", table.full_name, version,
-                 len(changes.removed), len(changes.added))  # fmt: skip
 
     def _mirrored(self, table: Table, version: int, files: frozenset[str]) -> None:
         """Record the version the mirror now holds (holding the lock)."""
