@@ -66,6 +66,14 @@ def local_conf(settings: Settings) -> dict[str, str]:
         # ones are compiled again (Janino, then the JIT) in later rounds; a profile of a 1M-event batch showed the
         # JIT's C2 thread taking a quarter of the CPU.
         "spark.sql.codegen.cache.maxEntries": "2000",
+        # OPTIMIZE (pipeline.maintenance) rewrites files under 16 MB into files of up to 128 MB: a compacted file
+        # grows with later runs until it leaves the small ones, instead of every table under Delta's default of 1 GB
+        # being rewritten whole at every run
+        "spark.databricks.delta.optimize.minFileSize": str(16 * 1024 * 1024),
+        "spark.databricks.delta.optimize.maxFileSize": str(128 * 1024 * 1024),
+        # VACUUM lists a table's files in a job of this many tasks: Spark's default of 10000 made a VACUUM of a
+        # small table take tens of seconds here
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(max(2, cores)),
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.memory": os.environ.get("SPARK_DRIVER_MEMORY", "3g"),

@@ -1,4 +1,4 @@
-"""`pipeline run --mode batch|stream [--stage bronze|silver|gold|all]` — the contract's entry points."""
+"""`pipeline run --mode batch|stream [--stage bronze|silver|gold|maintain|all]` — the contract's entry points."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from core.contract import STAGES
+from core.contract import MAINTAIN, STAGES
 from core.settings import Settings
 from pipeline.errors import PipelineError, first_line
 
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             signal.signal(sig, lambda *_: stop.set())
     try:
         lh = Lakehouse(get_spark(settings, app_name=f"pipeline-{args.stage}-{args.mode}"), settings)
-        if args.mode == "batch" or args.stage == "setup":
+        if args.mode == "batch" or args.stage in ("setup", MAINTAIN):
             counts = run_batch(lh, stages)
             log.info("batch run finished: %s", ", ".join(f"{k}={v} rows in" for k, v in counts.items()))
         else:
@@ -50,9 +50,10 @@ def add_pipeline_parser(sub) -> None:
     run_parser.add_argument("--mode", choices=["batch", "stream"], default="batch")
     run_parser.add_argument(
         "--stage",
-        choices=["setup", *STAGES, "all"],
+        choices=["setup", *STAGES, MAINTAIN, "all"],
         default="all",
-        help="one stage (setup creates the tables; every run does it first), or all in order",
+        help="one stage (setup creates the tables; every run does it first; maintain compacts, retires and vacuums "
+        "the tables, one pass), or all in order (maintenance not included: a stream runs it on a schedule)",
     )
     run_parser.add_argument("--interval", type=float, default=2.0, help="seconds between stream rounds")
     run_parser.set_defaults(func=run)

@@ -11,10 +11,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 
-from core.contract import ALL_TABLES, PIPELINE_RUNS, QUARANTINE, STAGES, Table
+from core.contract import ALL_TABLES, MAINTAIN, PIPELINE_RUNS, QUARANTINE, STAGES, Table
 from pipeline.bronze import ingest_sources, run_bronze, start_kafka_ingest
 from pipeline.errors import PipelineError, first_line
 from pipeline.gold import run_gold
+from pipeline.maintenance import maintain, update_properties
 from pipeline.run_state import RunStats, StageRun
 from pipeline.silver import run_silver
 from pipeline.storage import Lakehouse
@@ -23,7 +24,7 @@ from pipeline.streams import Step, Trigger, run_parallel, stop_between_batches
 log = logging.getLogger(__name__)
 
 OPS_TABLES = (PIPELINE_RUNS, QUARANTINE)
-STAGE_FUNCS: dict[str, Step] = {"bronze": run_bronze, "silver": run_silver, "gold": run_gold}
+STAGE_FUNCS: dict[str, Step] = {"bronze": run_bronze, "silver": run_silver, "gold": run_gold, MAINTAIN: maintain}
 
 
 def _create(run: StageRun, table: Table) -> int:
@@ -36,15 +37,17 @@ def _create(run: StageRun, table: Table) -> int:
 
 
 def create_tables(run: StageRun) -> int:
-    """Every table of the contract that does not exist yet, created empty (idempotent). A create is mostly the
-    driver's own work (planning, the first commit), so where the storage allows, tables are created side by side, a
-    thread each; run_parallel raises the first failure in the contract's order."""
+    """Every table of the contract that does not exist yet, created empty (idempotent), and every table's properties
+    brought to the settings' values. A create is mostly the driver's own work (planning, the first commit), so where
+    the storage allows, tables are created side by side, a thread each; run_parallel raises the first failure in the
+    contract's order."""
     missing = run.lh.storage.to_create(ALL_TABLES)
     if not run.lh.storage.parallel_creates:
         for table in missing:
             _create(run, table)
-        return 0
-    return run_parallel(run, *[partial(_create, table=t) for t in missing])
+    elif missing:
+        run_parallel(run, *[partial(_create, table=t) for t in missing])
+    return update_properties(run)  # tables just created already match: no commit
 
 
 def setup(lh: Lakehouse, mode: str = "batch") -> None:
@@ -111,17 +114,24 @@ def run_stage(run: StageRun, stage: str, mode: str, func: Step | None = None, re
 
 
 def run_batch(lh: Lakehouse, stages: tuple[str, ...] = STAGES) -> dict[str, int]:
-    """Every requested stage once over everything available now, in contract order."""
+    """Every requested stage once over everything available now, in contract order; maintenance last."""
     setup(lh, "batch")
     run = StageRun(lh)
-    return {stage: run_stage(run, stage, "batch") for stage in STAGES if stage in stages}
+    return {stage: run_stage(run, stage, "batch") for stage in (*STAGES, MAINTAIN) if stage in stages}
 
 
 def run_stream(lh: Lakehouse, stages: tuple[str, ...] = STAGES, stop: threading.Event | None = None,
                interval_seconds: float = 2.0) -> None:  # fmt: skip
     """Kafka -> bronze as a continuous stream; the database, silver and gold in incremental rounds until `stop`, one
-    round every `interval_seconds` (the next at once when a round took longer)."""
+    round every `interval_seconds` (the next at once when a round took longer).
+
+    When the stream runs every stage, maintenance runs after a round's gold once `maintenance_interval` seconds
+    (settings; 0 = never) have passed since the start or the last one: between rounds, so that it never races a
+    merge, while the Kafka ingest goes on appending (OPTIMIZE, VACUUM and retention deletes never conflict with an
+    append)."""
     stop = stop or threading.Event()
+    every = lh.settings.maintenance_interval if set(STAGES) <= set(stages) else 0.0
+    last_maintained = time.monotonic()
     setup(lh, "stream")
     run = StageRun(lh)  # its step state lets an idle round skip the steps with no new input
     kafka: list = []  # the continuous Kafka -> bronze query, once started
@@ -144,6 +154,9 @@ def run_stream(lh: Lakehouse, stages: tuple[str, ...] = STAGES, stop: threading.
             for stage in ("silver", "gold"):
                 if stage in stages and not stop.is_set():
                     run_stage(run, stage, "stream", record_empty=False)
+            if every > 0 and time.monotonic() - last_maintained >= every and not stop.is_set():
+                run_stage(run, MAINTAIN, "stream")
+                last_maintained = time.monotonic()
             # rounds start every interval, or at once when a round took longer (a processing-time trigger): input
             # that arrived during a long round waits for no pause on top of it
             stop.wait(max(0.0, interval_seconds - (time.monotonic() - began)))

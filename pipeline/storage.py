@@ -20,6 +20,29 @@ from pipeline.errors import PipelineError
 log = logging.getLogger(__name__)
 
 
+def table_properties(table: Table, settings: Settings) -> dict[str, str]:
+    """Delta properties of every table: its change feed, and how long its log and unused files are kept.
+
+    Log retention is at least 7 days and never shorter than the file retention: a stream stopped for longer than it
+    cannot resume (its commits are gone). Deleted files are kept `vacuum_retention_hours` (VACUUM's own check holds
+    every VACUUM to at least that). The Kafka multiplex table has optimized writes: each micro-batch writes one file
+    per topic and week instead of one per Kafka partition and topic and week. Auto compaction stays off (Delta's
+    default): it rewrites up to its size limit in the writer's own thread, inside the stream's rounds, where the
+    scheduled OPTIMIZE does it between them."""
+    file_seconds = round(settings.vacuum_retention_hours * 3600)
+    log_seconds = max(file_seconds, 7 * 24 * 3600)
+    props = {
+        "delta.checkpointInterval": "10",
+        "delta.logRetentionDuration": f"interval {log_seconds} seconds",
+        "delta.deletedFileRetentionDuration": f"interval {file_seconds} seconds",
+    }
+    if table.change_feed:
+        props["delta.enableChangeDataFeed"] = "true"
+    if table.partition_by:
+        props["delta.autoOptimize.optimizeWrite"] = "true"
+    return props
+
+
 class Storage(ABC):
     """Where the contract's tables and the streams' checkpoints live, and how Spark names them there."""
 
@@ -71,18 +94,31 @@ class Storage(ABC):
         return list(tables)
 
     def ensure(self, table: Table) -> None:
-        """Create the table empty with its contract schema if it does not exist (idempotent)."""
+        """Create the table empty with its contract schema and properties if it does not exist (idempotent)."""
         partition = f" PARTITIONED BY ({', '.join(table.partition_by)})" if table.partition_by else ""
-        props = " TBLPROPERTIES (delta.enableChangeDataFeed = true)" if table.change_feed else ""
-        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.sql_ref(table)} ({table.ddl}) USING DELTA{partition}{props}")
+        props = ", ".join(f"'{k}' = '{v}'" for k, v in table_properties(table, self.settings).items())
+        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.sql_ref(table)} ({table.ddl}) USING DELTA{partition} "
+                       f"TBLPROPERTIES ({props})")  # fmt: skip
+
+    def update_properties(self, table: Table) -> list[str]:
+        """Set the table properties that differ from `table_properties` (one metadata commit, none when all match)
+        and return their names. A metadata commit fails a concurrent append: only before any stream starts."""
+        wanted = table_properties(table, self.settings)
+        current = self.delta(table).detail().select("properties").first()[0] or {}
+        changed = {k: v for k, v in wanted.items() if current.get(k) != v}
+        if changed:
+            props = ", ".join(f"'{k}' = '{v}'" for k, v in changed.items())
+            self.spark.sql(f"ALTER TABLE {self.sql_ref(table)} SET TBLPROPERTIES ({props})")
+        return sorted(changed)
 
     def read(self, table: Table) -> DataFrame:
         return self._load(self.spark.read.format("delta"), table)
 
     def read_stream(self, table: Table, appends_only: bool = False) -> DataFrame:
-        """Stream a table's new rows; `appends_only` skips commits that rewrite rows (merges that update)."""
+        """Stream a table's new rows; `appends_only` skips commits that rewrite rows (merges that update). A table
+        with a retention column is always read so: its retention deletes are no rows to process."""
         reader = self.spark.readStream.format("delta")
-        if appends_only:
+        if appends_only or table.retention_column:
             reader = reader.option("skipChangeCommits", "true")
         return self._load(reader, table)
 
@@ -242,6 +278,14 @@ class Lakehouse:
 
     def ensure(self, table: Table) -> None:
         self.storage.ensure(table)
+
+    def update_properties(self, table: Table) -> list[str]:
+        return self.storage.update_properties(table)
+
+    def delete_where(self, table: Table, condition: str) -> int:
+        """Delete the rows matching `condition` (SQL built by the caller from allow-listed names and numbers) and
+        return how many went."""
+        return _affected(self.spark.sql(f"DELETE FROM {self.storage.sql_ref(table)} WHERE {condition}"))
 
     def ensure_all(self) -> None:
         for table in ALL_TABLES:
