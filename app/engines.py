@@ -191,6 +191,8 @@ class LocalEngine:
     def _advance(self, table: Table, version: int, files: frozenset[str], mirrored: frozenset[str]) -> None:
         """Move the table's mirror from the files it holds to the version's, on a cursor of its own."""
         changes = file_changes(mirrored, files)
+        if mirrored and changes.empty:  # a commit that moved no data file (properties, a VACUUM, an empty OPTIMIZE)
+            return
         with self._writing:
             self._apply(table, changes)
         log.info("local engine: %s to Delta version %s (%d files out, %d in)", table.full_name, version,
@@ -202,6 +204,7 @@ class LocalEngine:
             # one thread while it runs: DuckDB 2.0 spills a sort to disk then, where two threads ran out of memory
             # (1.5M rows in 100 MB; one thread sorted 8M in 100 MB)
             cursor.execute("SET threads = 1")
+            cursor.execute("SET TimeZone = 'UTC'")  # the casts to naive UTC timestamps, on this cursor's session too
             apply(cursor, table, local_view_name(table), changes, SORT_KEYS.get(table.full_name))
         finally:
             cursor.execute(f"SET threads = {THREADS}")

@@ -102,6 +102,12 @@ def test_an_optimize_rewrite_neither_doubles_nor_loses_rows(engine: LocalEngine,
     assert current(engine, gold) == rows(sessions(1, 14))
 
 
+def test_a_commit_without_data_files_keeps_the_rows(engine: LocalEngine, gold: str) -> None:
+    before = current(engine, gold)
+    DeltaTable(gold).alter.set_table_properties({"delta.logRetentionDuration": "interval 30 days"})
+    assert current(engine, gold) == before
+
+
 def test_a_version_moves_only_the_changed_files() -> None:
     step = file_changes({"a", "b", "c"}, {"b", "c", "d", "e"})
     assert (step.removed, step.added) == ({"a"}, {"d", "e"})
