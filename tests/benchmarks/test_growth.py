@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pyarrow as pa
 import pytest
+from deltalake import DeltaTable, write_deltalake
 
 from benchmarks.__main__ import change, parse_result
 from benchmarks.growth import (
@@ -14,7 +18,7 @@ from benchmarks.growth import (
     result_line,
     verdicts,
 )
-from benchmarks.resources import LayerUsage
+from benchmarks.resources import LayerUsage, layer_usage
 
 MIB = 1024 * 1024
 
@@ -73,3 +77,18 @@ def test_the_result_line_compares_between_commits_lower_is_better() -> None:
     assert figures == {"batch_at_1000000_per_1m_events_s": 30.0, "jvm_rss_at_1000000_mib": 2048.0,
                        "query_p95_at_10000000_s": 0.05, "cold_page_at_10000000_s": 1.5}  # fmt: skip
     assert change("query_p95_at_10000000_s", 0.05, 0.04).endswith("(better)")
+
+
+def test_layer_usage_counts_live_files_from_the_log_and_every_file_on_disk(tmp_path: Path) -> None:
+    table = tmp_path / "gold" / "gym_summary"
+    for n in range(3):
+        write_deltalake(str(table), pa.table({"n": [n]}), mode="append")
+    DeltaTable(str(table)).optimize.compact()
+    (tmp_path / "_checkpoints" / "gold_gym").mkdir(parents=True)
+    (tmp_path / "_checkpoints" / "gold_gym" / "offsets").write_text("x" * 10)
+    usage = layer_usage(tmp_path)
+    gold = usage["gold"]
+    assert (gold.tables, gold.live_files, gold.data_files) == ({"gym_summary": 1}, 1, 4)
+    assert gold.files == 4 + len(list((table / "_delta_log").iterdir())) and gold.bytes > 0
+    assert (usage["_checkpoints"].files, usage["_checkpoints"].bytes) == (1, 10)
+    assert usage["bronze"].files == 0
