@@ -67,7 +67,11 @@ def stream_positions(checkpoints: Path) -> dict[str, int]:
             continue
         done = [int(p.name) for p in commits.iterdir() if p.name.isdigit()] if commits.is_dir() else []
         batch = max(done) if done else batches[0]
-        for line in (offsets / str(batch)).read_text().splitlines()[2:]:  # "v1", then the batch's metadata
+        try:
+            lines = (offsets / str(batch)).read_text().splitlines()
+        except FileNotFoundError:  # purged by the running Kafka ingest (which reads no Delta table) meanwhile
+            continue
+        for line in lines[2:]:  # "v1", then the batch's metadata, then one offset per source
             try:
                 offset = json.loads(line)
             except ValueError:
