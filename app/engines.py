@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,6 +101,12 @@ def _naive_utc(schema: pa.Schema) -> list[str]:
     return cols
 
 
+def _release(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    """Close the engine's DuckDB connection and delete its folder (the mirror holds copies of gold's rows)."""
+    con.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 class LocalEngine:
     """DuckDB over the Delta tables at `$LAKEHOUSE_DIR/<layer>/<table>`; follows each table's Delta version.
 
@@ -118,6 +125,8 @@ class LocalEngine:
         self._con = duckdb.connect(str(self.database_file), config={
             "threads": THREADS, "preserve_insertion_order": False, "memory_limit": f"{memory_limit_mb}MB",
             "temp_directory": str(self._dir / "spill")})  # fmt: skip
+        # closed and removed by close(), or when the engine is collected or the interpreter exits without it
+        self._release = weakref.finalize(self, _release, self._con, self._dir)
         self._con.execute("SET TimeZone = 'UTC'")
         for macro in DUCKDB_MACROS:
             self._con.execute(macro)
@@ -254,8 +263,7 @@ class LocalEngine:
         return datetime.fromtimestamp(history[0]["timestamp"] / 1000, tz=UTC)
 
     def close(self) -> None:
-        self._con.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self._release()
 
 
 # --- Databricks SQL warehouse -----------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ and its memory stays under its limit while the table is larger. Real Delta table
 
 from __future__ import annotations
 
+import gc
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -106,6 +107,16 @@ def test_a_commit_without_data_files_keeps_the_rows(engine: LocalEngine, gold: s
     before = current(engine, gold)
     DeltaTable(gold).alter.set_table_properties({"delta.logRetentionDuration": "interval 30 days"})
     assert current(engine, gold) == before
+
+
+def test_an_engine_never_closed_leaves_no_folder_behind(tmp_path: Path, gold: str) -> None:
+    engine = LocalEngine(Settings.from_env({}, lakehouse_dir=tmp_path))
+    engine.query(ALL_ROWS)
+    folder = engine.database_file.parent
+    assert folder.is_dir()
+    del engine
+    gc.collect()
+    assert not folder.exists()
 
 
 def test_a_version_moves_only_the_changed_files() -> None:
