@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Iterable
 
 import pandas as pd
@@ -26,6 +27,25 @@ def _reachable(server: str, timeout: float) -> bool:
             return True
     except (OSError, ValueError):
         return False
+
+
+def _high_watermark(consumer, partition, timeout: float) -> int:
+    """One partition's high watermark, asked again while the broker answers with a retriable error (a partition
+    whose leader is being elected, as just after the topic was created or during a broker restart) until
+    `timeout` has passed since the first ask."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    electing = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART}
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return consumer.get_watermark_offsets(partition, timeout=max(0.1, deadline - time.monotonic()))[1]
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            transient = isinstance(error, KafkaError) and (error.code() in electing or error.retriable())
+            if not transient or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)  # the broker is electing the partition's leader: ask again shortly
 
 
 def end_offsets(settings: Settings, topics: Iterable[str], timeout: float = 3.0) -> dict[tuple[str, int], int]:
@@ -52,8 +72,7 @@ def end_offsets(settings: Settings, topics: Iterable[str], timeout: float = 3.0)
             if meta is None or meta.error is not None:
                 continue
             for partition in sorted(meta.partitions):
-                _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
-                out[(topic, partition)] = high
+                out[(topic, partition)] = _high_watermark(consumer, TopicPartition(topic, partition), timeout)
         return out
     except KafkaException as exc:
         raise KafkaUnreachable(f"Kafka at {bootstrap} is unreachable: {exc}") from exc
