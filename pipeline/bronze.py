@@ -11,7 +11,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from core.connections import confluent_kafka_config, spark_kafka_options
 from core.contract import KAFKA_MULTIPLEX_BZ, PROFILE_CHANGES_BZ, REGISTERED_USERS_BZ, Table
-from core.kafka_broker import BrokerError, create_topics
+from core.kafka_broker import BrokerError, create_topics, topic_config
 from pipeline.errors import PipelineError
 from pipeline.run_state import StageRun
 from pipeline.source_ingest import ingest_planned, plan_source_ingest
@@ -29,7 +29,8 @@ SOURCE_TABLES: dict[str, tuple[Table, str]] = {
 
 
 def check_kafka(lh: Lakehouse) -> None:
-    """Fail fast with one line when the broker is down; create the contract's topics if missing."""
+    """Fail fast with one line when the broker is down; create the contract's topics if missing, with the bronze
+    retention (`topic_config`) so Kafka keeps records as long as bronze keeps their rows."""
     if lh.settings.kafka_sasl_mechanism == "AWS_MSK_IAM":
         log.info("MSK IAM: no admin client can sign in here; the topics must exist, Spark's Kafka source checks")
         return
@@ -38,6 +39,7 @@ def check_kafka(lh: Lakehouse) -> None:
             lh.settings.kafka_bootstrap_servers,
             list(lh.settings.topics.values()),
             client_config=confluent_kafka_config(lh.settings),
+            config=topic_config(lh.settings),
         )
     except BrokerError as exc:
         raise PipelineError(str(exc)) from exc

@@ -10,7 +10,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from core.connections import confluent_kafka_config
-from core.kafka_broker import BrokerError, create_topics
+from core.kafka_broker import BrokerError, create_topics, topic_config
 from core.settings import Settings
 from simulator.lanes import Lane, Record
 from simulator.records import TOPIC_NAMES
@@ -47,7 +47,7 @@ def producer_config(settings: Settings, tuning: dict[str, object] | None = None)
 
 def check_broker(settings: Settings, timeout: float = 5.0) -> tuple[int, int, int]:
     """Fail fast with a one-line BrokerError if the cluster does not answer a metadata request; create the topics
-    and return their partition counts (bpm, workout, gym)."""
+    (with the bronze retention, `topic_config`) and return their partition counts (bpm, workout, gym)."""
     bootstrap = settings.kafka_bootstrap_servers
     admin = AdminClient(admin_config(settings))
     try:
@@ -55,7 +55,8 @@ def check_broker(settings: Settings, timeout: float = 5.0) -> tuple[int, int, in
     except KafkaException as exc:
         hint = "" if settings.kafka_external else " (start one with `lakehouse kafka start`)"
         raise BrokerError(f"Kafka at {bootstrap} is not reachable within {timeout:.0f}s{hint}: {exc.args[0]}") from exc
-    create_topics(bootstrap, list(settings.topics.values()), client_config=confluent_kafka_config(settings))
+    create_topics(bootstrap, list(settings.topics.values()), client_config=confluent_kafka_config(settings),
+                  config=topic_config(settings))  # fmt: skip
     topics = admin.list_topics(timeout=timeout).topics
     counts = tuple(len(topics[settings.topic(name)].partitions) for name in TOPIC_NAMES)
     return counts[0], counts[1], counts[2]

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from functools import partial
@@ -26,13 +27,15 @@ from core.contract import (
     PIPELINE_RUNS,
     WORKOUT_BPM_SUMMARY,
 )
-from core.kafka_broker import create_topics, topic_config
+from core.kafka_broker import ensure_kafka, topic_config
 from core.service import wait_until
 from core.settings import Settings, SettingsError
+from pipeline.bronze import check_kafka
 from pipeline.maintenance import maintain
 from pipeline.run_state import StageRun
 from pipeline.runner import run_batch, run_stage
 from pipeline.storage import Lakehouse
+from simulator.kafka_sink import check_broker
 from tests.helpers import write_profile_changes
 from tests.pipeline.test_end_to_end import (
     T0,
@@ -92,19 +95,33 @@ def test_retention_deletes_exactly_the_rows_older_than_each_window_and_gold_neve
     assertDataFrameEqual(lh.read(GYM_SUMMARY), expected_gym_summary(spark))
 
 
-def test_topics_are_created_with_the_bronze_retention(settings):
-    topic = f"{settings.kafka_topic_prefix}retention"
-    create_topics(settings.kafka_bootstrap_servers, [topic], config=topic_config(replace(settings,
-                  retention_bronze_days=2.5)))  # fmt: skip
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+def check_kafka_with_spark(request: pytest.FixtureRequest) -> Callable[[Settings], object]:
+    return lambda s: check_kafka(Lakehouse(request.getfixturevalue("spark"), s))
 
-    def retention_ms() -> str:
-        [future] = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topic)]).values()
-        return future.result(timeout=30)["retention.ms"].value
+
+# every place that creates the contract's topics: `./dev up`/`kafka start`, the pipeline's bronze, the simulator
+TOPIC_CREATORS = {
+    "ensure_kafka": lambda request: ensure_kafka,
+    "bronze_check_kafka": check_kafka_with_spark,
+    "simulator_check_broker": lambda request: check_broker,
+}
+
+
+@pytest.mark.parametrize("creator", TOPIC_CREATORS)
+def test_topics_are_created_with_the_bronze_retention(settings, request, creator):
+    # a prefix of its own: the settings fixture has already created its topics, without a window
+    own = replace(settings, kafka_topic_prefix=f"{settings.kafka_topic_prefix}{creator}.", retention_bronze_days=2.5)
+    TOPIC_CREATORS[creator](request)(own)
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, topic) for topic in own.topics.values()]
+
+    def retention_ms() -> dict[str, str]:
+        futures = admin.describe_configs(resources)
+        return {r.name: f.result(timeout=30)["retention.ms"].value for r, f in futures.items()}
 
     # a new topic's metadata reaches the broker's config view a moment after its creation returns
-    expected = str(round(2.5 * DAY * 1000))
-    assert wait_until(retention_ms, 60, "the topic's config", retry_on=(KafkaException,)) == expected
+    expected = {topic: str(round(2.5 * DAY * 1000)) for topic in own.topics.values()}
+    assert wait_until(retention_ms, 60, "the topics' config", retry_on=(KafkaException,)) == expected
     assert topic_config(settings) == {}  # no bronze window: the cluster's default
 
 
