@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.contract import STAGES
+from core.contract import MAINTAIN, STAGES
 from core.service import Service
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,9 @@ RUNNING, SUCCEEDED, FAILED, STOPPED, LOST = "running", "succeeded", "failed", "s
 
 # The command a pipeline job runs; the stage flag is appended. Tests swap it for a stand-in.
 PIPELINE_COMMAND: tuple[str, ...] = (sys.executable, "-m", "pipeline", "run", "--mode", "batch")
+# What a user can run from the dashboard: every stage in order ("all", which never includes maintenance), one of
+# them, or one maintenance pass (compaction, retention, VACUUM).
+JOB_STAGES: tuple[str, ...] = ("all", *STAGES, MAINTAIN)
 
 
 class JobRefused(RuntimeError):
@@ -39,7 +42,7 @@ class JobRefused(RuntimeError):
 @dataclass(frozen=True)
 class Job:
     job_id: str
-    stage: str  # one of STAGES, or "all"
+    stage: str  # one of JOB_STAGES
     command: tuple[str, ...]
     started_at: str  # ISO 8601 UTC
     pid: int | None = None
@@ -76,6 +79,13 @@ def _read(path: Path) -> Job:
     return Job(**raw)
 
 
+def pipeline_command(stage: str, command: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The command a job of `stage` (one of JOB_STAGES) runs: `command` (default PIPELINE_COMMAND) and its stage."""
+    if stage not in JOB_STAGES:
+        raise ValueError(f"unknown stage {stage!r}; choose one of {', '.join(JOB_STAGES)}")
+    return tuple(command or PIPELINE_COMMAND) + (() if stage == "all" else ("--stage", stage))
+
+
 def supervisor(directory: Path) -> Service:
     """The job's supervisor process: `supervisor.pid` and `supervisor.log` in the job's directory."""
     return Service("supervisor", directory)
@@ -92,12 +102,9 @@ class JobManager:
         return self.jobs_dir / job_id
 
     def start_pipeline(self, stage: str = "all", command: Sequence[str] | None = None) -> Job:
-        if stage != "all" and stage not in STAGES:
-            raise ValueError(f"unknown stage {stage!r}; choose one of all, {', '.join(STAGES)}")
+        cmd = pipeline_command(stage, command)
         if any(j.state == RUNNING for j in self.jobs()):
             raise JobRefused("A pipeline run is already in progress; wait for it or stop it first.")
-        base = tuple(command or PIPELINE_COMMAND)
-        cmd = base + (() if stage == "all" else ("--stage", stage))
         job = Job(job_id=f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{stage}-{uuid.uuid4().hex[:6]}", stage=stage,
                   command=cmd, started_at=_now())  # fmt: skip
         directory = self._dir(job.job_id)

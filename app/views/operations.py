@@ -11,7 +11,7 @@ from app import charts, data, kafka_lag, plotly_js, ui
 from app import queries as q
 from app.data import fetch
 from app.engines import DataUnavailable
-from app.jobs import RUNNING, STAGES, JobManager, JobRefused
+from app.jobs import JOB_STAGES, RUNNING, JobManager, JobRefused
 from core.settings import Settings
 from simulator import control
 from simulator.config import ConfigError, SimulatorConfig
@@ -93,7 +93,7 @@ def _pipeline(refresh: float | None) -> None:
     st.subheader("Pipeline runs")
     manager = _jobs()
     c1, c2 = st.columns([1, 3])
-    stage = c1.selectbox("Stage", ("all", *STAGES), key="job_stage",
+    stage = c1.selectbox("Stage", JOB_STAGES, key="job_stage",
                          format_func=lambda s: "all stages" if s == "all" else s)  # fmt: skip
     with c2:
         st.write("")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import uuid
 from collections.abc import Iterator
@@ -11,9 +12,11 @@ import pytest
 
 from app import jobs
 from app.jobs import JobManager
+from core.contract import MAINTAIN, STAGES
 from core.kafka_broker import create_topics
 from core.service import wait_until
 from core.settings import Settings
+from pipeline.cli import add_pipeline_parser, run
 from simulator import control
 from tests.app.conftest import frame_with, metric, open_page, texts
 
@@ -56,21 +59,39 @@ def _stand_in(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
     monkeypatch.setattr(jobs, "PIPELINE_COMMAND", (sys.executable, "-c", code))
 
 
-def test_pipeline_stage_runs_in_background_and_shows_its_log(app_env: Path, tmp_path: Path,
+@pytest.mark.parametrize("stage", ["silver", MAINTAIN])
+def test_pipeline_stage_runs_in_background_and_shows_its_log(app_env: Path, tmp_path: Path, stage: str,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     _stand_in(monkeypatch, "import sys; print('stage', sys.argv[1:]); print('all done')")
     at = open_page(PAGE)
-    at.selectbox(key="job_stage").set_value("silver")
+    assert at.selectbox(key="job_stage").options == ["all stages", *STAGES, MAINTAIN]
+    at.selectbox(key="job_stage").set_value(stage)
     at.button(key="job_run").click().run()
     manager = JobManager(tmp_path / "data" / "jobs")
     [job] = manager.jobs()
-    assert job.stage == "silver" and job.command[-2:] == ("--stage", "silver")
+    assert job.stage == stage and job.command[-2:] == ("--stage", stage)
     wait_until(lambda: manager.get(job.job_id).state == jobs.SUCCEEDED, 60, "the job to finish")
     at.run()
     assert not at.exception
     assert "succeeded" in at.expander[0].label
     assert "all done" in at.code[0].value
-    assert "['--stage', 'silver']" in manager.log_tail(job.job_id)
+    assert f"['--stage', '{stage}']" in manager.log_tail(job.job_id)
+
+
+@pytest.mark.parametrize("stage", jobs.JOB_STAGES)
+def test_each_offered_stage_is_a_batch_run_the_pipeline_cli_accepts(stage: str) -> None:
+    command = jobs.pipeline_command(stage)
+    assert command[:4] == (sys.executable, "-m", "pipeline", "run")
+    parser = argparse.ArgumentParser()
+    add_pipeline_parser(parser.add_subparsers())
+    parsed = parser.parse_args(["pipeline", *command[3:]])  # exits on an option the pipeline does not know
+    assert (parsed.func, parsed.mode, parsed.stage) == (run, "batch", stage)
+
+
+def test_an_unknown_stage_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown stage 'setup'; choose one of all, bronze, silver, gold, maintain"):
+        JobManager(tmp_path / "jobs").start_pipeline("setup")
+    assert not (tmp_path / "jobs").exists()
 
 
 def test_second_pipeline_run_is_refused_while_one_runs(app_env: Path, tmp_path: Path,
