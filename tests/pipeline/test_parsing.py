@@ -123,4 +123,6 @@ def test_a_field_given_twice_is_malformed_an_extra_member_given_twice_is_ignored
         '{"device_id": 1, "time": 1.5, "heartrate": 60, "x": 1, "x": "two"}',
         '{"device_id": 1, "time": 1.5, "heartrate": 60, "x": {"y": 1, "y": 2}}',
         '{"device_id": 1, "time": 1.5, "heartrate": 60, "note": "\\"time\\": \\"heartrate\\""}',
-    ]) == ["duplicate field heartrate", "duplicate field device_id", None, None, None]  # fmt: skip
+        '{"device_id": 1, "time": 1.5, "heartrate": 60, "note": "time"}',
+        '{"device_id": 1, "time": 1.5, "heartrate": 60, "x": {"time": 2, "heartrate": "high"}}',
+    ]) == ["duplicate field heartrate", "duplicate field device_id", None, None, None, None, None]  # fmt: skip
