@@ -168,7 +168,8 @@ def simulator_clock(settings, timeout: float = 120.0) -> tuple[float, int]:
 
 def run(args: argparse.Namespace, settings, workdir: Path) -> Soak:
     from app.engines import LocalEngine
-    from core.kafka_broker import create_topics
+    from core.connections import confluent_kafka_config
+    from core.kafka_broker import create_topics, topic_config
     from core.service import wait_until
     from simulator import control
     from simulator.config import SimulatorConfig
@@ -176,7 +177,9 @@ def run(args: argparse.Namespace, settings, workdir: Path) -> Soak:
     settings = replace(settings, kafka_topic_prefix=f"soak{uuid.uuid4().hex[:6]}.",
                        source_db_url=str(workdir / "source.db"), lakehouse_dir=workdir / "lakehouse",
                        data_dir=workdir / "data", checkpoint_dir=None, catalog=None)  # fmt: skip
-    create_topics(settings.kafka_bootstrap_servers, list(settings.topics.values()))
+    # as the project creates them: a retention window in the settings applies to the soak's topics too
+    create_topics(settings.kafka_bootstrap_servers, list(settings.topics.values()),
+                  client_config=confluent_kafka_config(settings), config=topic_config(settings))  # fmt: skip
     speed = speed_of(args.simulated_days, args.minutes)
     control.start(settings, SimulatorConfig(members=args.members, seed=args.seed), speed=speed)
     pipeline = None
