@@ -25,7 +25,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyspark.sql import DataFrame, DataFrameReader
+from pyspark.sql import DataFrame, DataFrameReader, Observation
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType
 
 from core.connections import jdbc_properties
 from core.contract import Table
@@ -39,6 +41,11 @@ log = logging.getLogger(__name__)
 DRIVERS = {"jdbc:sqlite:": "org.sqlite.JDBC", "jdbc:postgresql:": "org.postgresql.Driver"}
 MAX_PENDING = 8  # probes waiting to settle, at most; dropping one only delays settling
 FETCH_ROWS = 10_000  # rows per round trip of a PostgreSQL read
+# PgJDBC receives results in binary only for a server-prepared statement, which prepareThreshold=-1 makes of the first
+# execution; binary for numbers only (no decimal text printed by the server and parsed here): every other type stays
+# text, so a text column's raw bytes are its UTF-8 string (see _text_as_bytes)
+PG_READ_OPTIONS = {"fetchsize": str(FETCH_ROWS), "prepareThreshold": "-1", "binaryTransfer": "false",
+                   "binaryTransferEnable": "INT2,INT4,INT8,FLOAT4,FLOAT8"}  # fmt: skip
 PARTITION_ROWS = 200_000  # a read range wider than this many keys is read over several connections
 _JAVA_ERROR = re.compile(r"(?:PSQLException|SQLException|SQLiteException|SQLTimeoutException)[^:\n]*:\s*(.+)")
 
@@ -77,8 +84,8 @@ def source_reader(lh: Lakehouse) -> DataFrameReader:
     if driver:
         reader = reader.option("driver", driver)
     if url.startswith("jdbc:postgresql:"):
-        # PgJDBC holds a whole result in memory unless it fetches through a cursor (Spark turns autocommit off then)
-        reader = reader.option("fetchsize", str(FETCH_ROWS))
+        # with a fetch size PgJDBC reads through a cursor (Spark turns autocommit off), not the whole result at once
+        reader = reader.options(**PG_READ_OPTIONS)
     return reader.options(**jdbc_properties(settings))
 
 
@@ -190,7 +197,7 @@ class SourcePlan:
     source_table: str
     table: Table
     key: str
-    rows: DataFrame  # conformed to the bronze table, not read yet
+    rows: DataFrame | None  # conformed to the bronze table, not read yet; None: nothing new to read
     store: WatermarkStore | None = None  # PostgreSQL: where the watermark goes once the rows are in bronze
     before: Watermark | None = None
     after: Watermark | None = None
@@ -205,11 +212,11 @@ def _probe_postgres(reader: DataFrameReader, source_table: str, key: str) -> Pro
     return Probe(None if row.max_key is None else int(row.max_key), frozenset(row.open_transactions or ()))
 
 
-def _read_above(lh: Lakehouse, reader: DataFrameReader, source_table: str, key: str, above: int | None,
+def _read_above(lh: Lakehouse, reader: DataFrameReader, source_table: str, table: Table, key: str, above: int | None,
                 upper: int | None = None) -> DataFrame:  # fmt: skip
     """Rows with a key above `above` (every row when None). With `upper` (the probe's max key) a wide range is read
     over several connections, split by key: each row falls in one part, and a row a part misses is above the new
-    settled key (it was not final at the probe), so a later run reads it."""
+    settled key (it was not final at the probe), so a later run reads it. From PostgreSQL, see `_text_as_bytes`."""
     # source_table and key come from the allow-list in pipeline.bronze; `above` and `upper` are ints we computed.
     where = "" if above is None else f" WHERE {key} > {int(above)}"
     low = -1 if above is None else int(above)
@@ -217,8 +224,23 @@ def _read_above(lh: Lakehouse, reader: DataFrameReader, source_table: str, key: 
         parts = max(2, min(lh.spark.sparkContext.defaultParallelism, 8))
         reader = (reader.option("partitionColumn", key).option("lowerBound", str(low + 1))
                   .option("upperBound", str(int(upper) + 1)).option("numPartitions", str(parts)))  # fmt: skip
-        return _load(reader.option("dbtable", f"(SELECT * FROM {source_table}{where}) AS src"), source_table)
-    return _load(reader.option("query", f"SELECT * FROM {source_table}{where}"), source_table)
+        reader = reader.option("dbtable", f"(SELECT * FROM {source_table}{where}) AS src")
+    else:
+        reader = reader.option("query", f"SELECT * FROM {source_table}{where}")
+    rows = _load(reader, source_table)
+    if lh.settings.source_jdbc_url.startswith("jdbc:postgresql:"):
+        rows = _text_as_bytes(reader, rows, source_table, table)
+    return rows
+
+
+def _text_as_bytes(reader: DataFrameReader, rows: DataFrame, source_table: str, table: Table) -> DataFrame:
+    """The read again with the bronze STRING columns that Spark reads as strings (PostgreSQL's text types) fetched as
+    BINARY (`customSchema`): PgJDBC hands over the bytes it received, already the UTF-8 string (it sets the client
+    encoding), which `conform` casts to a string without a copy, instead of decoding each value to a Java string
+    that Spark encodes back. Other columns keep their type: a number's bytes would be binary, not text."""
+    text = {c.name for c in table.columns if c.type == "STRING"}
+    raw = [f"`{f.name}` BINARY" for f in rows.schema if f.name in text and isinstance(f.dataType, StringType)]
+    return _load(reader.option("customSchema", ", ".join(raw)), source_table) if raw else rows
 
 
 def plan_source_ingest(lh: Lakehouse, source_table: str, table: Table, key: str) -> SourcePlan:
@@ -238,13 +260,17 @@ def plan_source_ingest(lh: Lakehouse, source_table: str, table: Table, key: str)
             before = Watermark()
         probe = _probe_postgres(source_reader(lh), source_table, key)  # a reader keeps its options: one per query
         after = settle(before, probe)
-        rows = _read_above(lh, reader, source_table, key, before.settled, upper=probe.max_key)
+        if probe.max_key is None or before.settled is not None and probe.max_key <= before.settled:
+            # every key the probe saw is settled, so in bronze: a row committed since has a higher key, which the
+            # next run reads
+            return SourcePlan(source_table, table, key, None, store, before, after)
+        rows = _read_above(lh, reader, source_table, table, key, before.settled, upper=probe.max_key)
     else:
         if not url.startswith("jdbc:sqlite:"):
             log.warning("source %s: no commit-order watermark for this database, reading keys above bronze's "
                         "highest: right only while one application writes at a time", source_table)  # fmt: skip
         above = lh.max_value(table, key)
-        rows = _read_above(lh, reader, source_table, key, above)
+        rows = _read_above(lh, reader, source_table, table, key, above)
     try:
         conformed = conform(rows, table)
     except Exception as exc:  # noqa: BLE001 - a missing column is an AnalysisException
@@ -262,19 +288,22 @@ def _read_failed(plan: SourcePlan, exc: Exception) -> Exception:
 def ingest_planned(run: StageRun, plan: SourcePlan) -> int:
     """Read the planned rows into bronze, then record the watermark. Into an empty bronze table (no commit since its
     creation) the rows go in one pass, JDBC straight into a Delta append; otherwise they are merged insert-only on the
-    key. A crash before the watermark is recorded leaves a commit, so the next run merges."""
+    key. A crash before the watermark is recorded leaves a commit, so the next run merges. With nothing to read
+    (`plan.rows` None) no Spark job runs."""
     lh, started = run.lh, time.monotonic()
-    if not lh.version(plan.table):
+    if plan.rows is None:
+        count = 0
+    elif not lh.version(plan.table):
         # Delta's file statistics on every column cost more than the rest of the write (300k profile changes: 5.1 s
         # against 1.8 s without); the merges of later runs skip files by the key's alone
         lh.spark.sql(f"ALTER TABLE {lh.storage.sql_ref(plan.table)} SET TBLPROPERTIES "
                      f"('delta.dataSkippingStatsColumns' = '{plan.key}')")  # fmt: skip
+        counted = Observation()  # rows counted on their way into the append: reading the commit back costs 0.3 s
         try:
-            lh.append(plan.table, plan.rows)
+            lh.append(plan.table, plan.rows.observe(counted, F.count(F.lit(1)).alias("rows")))
         except Exception as exc:  # noqa: BLE001
             raise _read_failed(plan, exc) from exc
-        metrics = lh.delta(plan.table).history(1).select("operationMetrics").first()[0] or {}
-        count = int(metrics.get("numOutputRows", 0))
+        count = int(counted.get["rows"])
         run.stats.add(count)
     else:
         rows = plan.rows.cache()

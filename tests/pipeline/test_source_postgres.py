@@ -14,7 +14,7 @@ from core.settings import Settings
 from pipeline.bronze import ingest_sources
 from pipeline.errors import PipelineError
 from pipeline.run_state import StageRun
-from pipeline.source_ingest import WatermarkStore
+from pipeline.source_ingest import WatermarkStore, plan_source_ingest
 from pipeline.storage import Lakehouse
 from simulator.source_pg import SCHEMA
 
@@ -156,6 +156,17 @@ def test_a_crash_before_the_watermark_is_written_only_reads_again(lh, connect):
     assert bronze_changes(lh) == [(1, 1), (2, 2), (3, 3)]
 
 
+def test_a_run_reads_nothing_while_every_visible_key_is_settled(lh, connect):
+    writer = connect()
+    add_change(writer, user_id=1)
+    ingest(lh)
+    assert plan_source_ingest(lh, "profile_changes", PROFILE_CHANGES_BZ, "change_id").rows is None
+    add_change(writer, user_id=2)
+    assert plan_source_ingest(lh, "profile_changes", PROFILE_CHANGES_BZ, "change_id").rows is not None
+    ingest(lh)
+    assert bronze_changes(lh) == [(1, 1), (2, 2)]
+
+
 BREAKAGES = {
     "server down": ("refused", lambda s, conn: replace(s, source_db_url=f"jdbc:postgresql://127.0.0.1:{free_port()}/x")),
     "wrong password": ("password authentication failed", lambda s, conn: replace(s, source_db_password="not-it")),
@@ -180,3 +191,22 @@ def test_a_broken_source_stops_the_ingest_with_one_line_before_any_table_is_writ
     assert lh.settings.source_db_password not in message
     assert [lh.version(t) for t in (REGISTERED_USERS_BZ, PROFILE_CHANGES_BZ)] == [0, 0]  # created, never written
     assert not any(WatermarkStore(lh, name).path.exists() for name in ("registrations", "profile_changes"))
+
+
+def test_values_arrive_unchanged_whatever_the_source_column_types(lh, connect):
+    """Text columns are fetched as their raw bytes and numbers in binary: every value must still arrive as it was,
+    and a contract STRING column the source keeps as a number or date arrives as its text."""
+    writer = connect()
+    writer.execute("ALTER TABLE profile_changes ALTER COLUMN zip TYPE INTEGER USING zip::integer, "
+                   "ALTER COLUMN dob TYPE DATE USING dob::date")  # fmt: skip
+    writer.commit()
+    rows = [(2**62 + 1, "new", 1_700_000_000.123456, "1950-01-15", "F", "Zoë 北京 🏃", "", "trailing ", None, 78701),
+            (-3, "update", -0.1, None, None, "O'Brien \\ \"q\"", "x" * 5000, "Ärzte", "Main\tSt", 501)]  # fmt: skip
+    for row in rows:
+        writer.execute("INSERT INTO profile_changes (user_id, update_type, updated, dob, sex, first_name, last_name, "
+                       "street_address, city, zip) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", row)  # fmt: skip
+        writer.commit()
+        assert ingest_sources(StageRun(lh)) == 1  # the first into empty bronze (one append), the second merged
+    got = [(r.user_id, r.update_type, r.updated, r.dob, r.sex, r.first_name, r.last_name, r.street_address, r.city,
+            r.zip) for r in lh.read(PROFILE_CHANGES_BZ).orderBy("change_id").collect()]  # fmt: skip
+    assert got == [(*row[:-1], str(row[-1])) for row in rows]
