@@ -47,6 +47,7 @@ FETCH_ROWS = 10_000  # rows per round trip of a PostgreSQL read
 PG_READ_OPTIONS = {"fetchsize": str(FETCH_ROWS), "prepareThreshold": "-1", "binaryTransfer": "false",
                    "binaryTransferEnable": "INT2,INT4,INT8,FLOAT4,FLOAT8"}  # fmt: skip
 PARTITION_ROWS = 200_000  # a read range wider than this many keys is read over several connections
+LOAD_MICROS = "bronze_load_micros"  # a PostgreSQL read's extra column: the run's load time (see _conform_stamped)
 _JAVA_ERROR = re.compile(r"(?:PSQLException|SQLException|SQLiteException|SQLTimeoutException)[^:\n]*:\s*(.+)")
 
 # The probe (PostgreSQL): max key and open transactions under one statement snapshot. The transaction lists are read
@@ -213,20 +214,22 @@ def _probe_postgres(reader: DataFrameReader, source_table: str, key: str) -> Pro
 
 
 def _read_above(lh: Lakehouse, reader: DataFrameReader, source_table: str, table: Table, key: str, above: int | None,
-                upper: int | None = None) -> DataFrame:  # fmt: skip
+                upper: int | None = None, loaded: int | None = None) -> DataFrame:  # fmt: skip
     """Rows with a key above `above` (every row when None). With `upper` (the probe's max key) a wide range is read
     over several connections, split by key: each row falls in one part, and a row a part misses is above the new
-    settled key (it was not final at the probe), so a later run reads it. From PostgreSQL, see `_text_as_bytes`."""
-    # source_table and key come from the allow-list in pipeline.bronze; `above` and `upper` are ints we computed.
+    settled key (it was not final at the probe), so a later run reads it. With `loaded` (microseconds since the
+    epoch) every row carries it as LOAD_MICROS. From PostgreSQL, see `_text_as_bytes`."""
+    # source_table and key come from the allow-list in pipeline.bronze; the numbers are ints we computed.
+    columns = "*" if loaded is None else f"*, CAST({int(loaded)} AS BIGINT) AS {LOAD_MICROS}"
     where = "" if above is None else f" WHERE {key} > {int(above)}"
     low = -1 if above is None else int(above)
     if upper is not None and upper - low > PARTITION_ROWS:
         parts = max(2, min(lh.spark.sparkContext.defaultParallelism, 8))
         reader = (reader.option("partitionColumn", key).option("lowerBound", str(low + 1))
                   .option("upperBound", str(int(upper) + 1)).option("numPartitions", str(parts)))  # fmt: skip
-        reader = reader.option("dbtable", f"(SELECT * FROM {source_table}{where}) AS src")
+        reader = reader.option("dbtable", f"(SELECT {columns} FROM {source_table}{where}) AS src")
     else:
-        reader = reader.option("query", f"SELECT * FROM {source_table}{where}")
+        reader = reader.option("query", f"SELECT {columns} FROM {source_table}{where}")
     rows = _load(reader, source_table)
     if lh.settings.source_jdbc_url.startswith("jdbc:postgresql:"):
         rows = _text_as_bytes(reader, rows, source_table, table)
@@ -241,6 +244,15 @@ def _text_as_bytes(reader: DataFrameReader, rows: DataFrame, source_table: str, 
     text = {c.name for c in table.columns if c.type == "STRING"}
     raw = [f"`{f.name}` BINARY" for f in rows.schema if f.name in text and isinstance(f.dataType, StringType)]
     return _load(reader.option("customSchema", ", ".join(raw)), source_table) if raw else rows
+
+
+def _conform_stamped(rows: DataFrame, table: Table) -> DataFrame:
+    """`conform` with load_time from the read's LOAD_MICROS column instead of current_timestamp(). Spark compiles a
+    literal time into the code it generates for the write, so with current_timestamp() every run compiled its write
+    anew (Janino, then the JIT's optimising compiler over again for the hot loop); with a column the code is the same
+    from run to run and stays compiled. A number column from SQLite reads as a decimal, so PostgreSQL only."""
+    return rows.select(*[F.timestamp_micros(LOAD_MICROS).alias(c.name) if c.name == "load_time"
+                         else F.col(c.name).cast(c.type).alias(c.name) for c in table.columns])  # fmt: skip
 
 
 def plan_source_ingest(lh: Lakehouse, source_table: str, table: Table, key: str) -> SourcePlan:
@@ -264,7 +276,8 @@ def plan_source_ingest(lh: Lakehouse, source_table: str, table: Table, key: str)
             # every key the probe saw is settled, so in bronze: a row committed since has a higher key, which the
             # next run reads
             return SourcePlan(source_table, table, key, None, store, before, after)
-        rows = _read_above(lh, reader, source_table, table, key, before.settled, upper=probe.max_key)
+        loaded = time.time_ns() // 1000
+        rows = _read_above(lh, reader, source_table, table, key, before.settled, upper=probe.max_key, loaded=loaded)
     else:
         if not url.startswith("jdbc:sqlite:"):
             log.warning("source %s: no commit-order watermark for this database, reading keys above bronze's "
@@ -272,7 +285,7 @@ def plan_source_ingest(lh: Lakehouse, source_table: str, table: Table, key: str)
         above = lh.max_value(table, key)
         rows = _read_above(lh, reader, source_table, table, key, above)
     try:
-        conformed = conform(rows, table)
+        conformed = _conform_stamped(rows, table) if store is not None else conform(rows, table)
     except Exception as exc:  # noqa: BLE001 - a missing column is an AnalysisException
         raise PipelineError(f"source table {source_table} does not match the contract: {first_line(exc, 300)}") from exc
     return SourcePlan(source_table, table, key, conformed, store, before, after)

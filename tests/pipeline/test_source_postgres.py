@@ -4,6 +4,7 @@ runs: exact bronze rows, nothing lost and nothing doubled (pipeline.source_inges
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 import psycopg
 import pytest
@@ -202,11 +203,16 @@ def test_values_arrive_unchanged_whatever_the_source_column_types(lh, connect):
     writer.commit()
     rows = [(2**62 + 1, "new", 1_700_000_000.123456, "1950-01-15", "F", "Zoë 北京 🏃", "", "trailing ", None, 78701),
             (-3, "update", -0.1, None, None, "O'Brien \\ \"q\"", "x" * 5000, "Ärzte", "Main\tSt", 501)]  # fmt: skip
+    runs = []
     for row in rows:
         writer.execute("INSERT INTO profile_changes (user_id, update_type, updated, dob, sex, first_name, last_name, "
                        "street_address, city, zip) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", row)  # fmt: skip
         writer.commit()
+        began = datetime.now()
         assert ingest_sources(StageRun(lh)) == 1  # the first into empty bronze (one append), the second merged
+        runs.append((began, datetime.now()))
+    bronze = lh.read(PROFILE_CHANGES_BZ).orderBy("change_id").collect()
     got = [(r.user_id, r.update_type, r.updated, r.dob, r.sex, r.first_name, r.last_name, r.street_address, r.city,
-            r.zip) for r in lh.read(PROFILE_CHANGES_BZ).orderBy("change_id").collect()]  # fmt: skip
+            r.zip) for r in bronze]  # fmt: skip
     assert got == [(*row[:-1], str(row[-1])) for row in rows]
+    assert all(began <= r.load_time <= ended for r, (began, ended) in zip(bronze, runs, strict=True))
