@@ -6,9 +6,9 @@ the transactions open at that moment (`pg_locks`' virtualxid locks, which every 
 after its commit is visible, xid or not; prepared ones by gid). Keys are allocated in time order inside the writing
 transaction (an identity with CACHE 1), so any row with a key <= M that is not visible yet belongs to one of those
 open transactions. Once none of them is open any more, every key <= M is settled: its row is visible forever or never
-will be. A run reads the rows with a key above the last settled one, merges them insert-only on the key (rows bronze
-already has are dropped), and only then records what it settled, beside the stream checkpoints: a crash in between
-costs a re-read, never a row.
+will be. A run reads the rows with a key above the last settled one (nothing when M is not above it), merges them
+insert-only on the key (rows bronze already has are dropped), and only then records what it settled, beside the
+stream checkpoints: a crash in between costs a re-read, never a row.
 
 SQLite (one writer at a time: keys become visible in order) and other JDBC databases keep the plain rule, key above
 the highest in bronze; for the latter a warning says it is only right with one writer at a time.
@@ -237,10 +237,11 @@ def _read_above(lh: Lakehouse, reader: DataFrameReader, source_table: str, table
 
 
 def _text_as_bytes(reader: DataFrameReader, rows: DataFrame, source_table: str, table: Table) -> DataFrame:
-    """The read again with the bronze STRING columns that Spark reads as strings (PostgreSQL's text types) fetched as
-    BINARY (`customSchema`): PgJDBC hands over the bytes it received, already the UTF-8 string (it sets the client
-    encoding), which `conform` casts to a string without a copy, instead of decoding each value to a Java string
-    that Spark encodes back. Other columns keep their type: a number's bytes would be binary, not text."""
+    """The read again (one more schema query) with the bronze STRING columns that Spark reads as strings
+    (PostgreSQL's text types) fetched as BINARY (`customSchema`): PgJDBC hands over the bytes it received, already the
+    UTF-8 string (it sets the client encoding), and the cast to STRING wraps them as they are, instead of each value
+    being decoded to a Java string that Spark encodes back. Other columns keep their type: a number's bytes would be
+    binary, not text."""
     text = {c.name for c in table.columns if c.type == "STRING"}
     raw = [f"`{f.name}` BINARY" for f in rows.schema if f.name in text and isinstance(f.dataType, StringType)]
     return _load(reader.option("customSchema", ", ".join(raw)), source_table) if raw else rows
@@ -249,8 +250,9 @@ def _text_as_bytes(reader: DataFrameReader, rows: DataFrame, source_table: str, 
 def _conform_stamped(rows: DataFrame, table: Table) -> DataFrame:
     """`conform` with load_time from the read's LOAD_MICROS column instead of current_timestamp(). Spark compiles a
     literal time into the code it generates for the write, so with current_timestamp() every run compiled its write
-    anew (Janino, then the JIT's optimising compiler over again for the hot loop); with a column the code is the same
-    from run to run and stays compiled. A number column from SQLite reads as a decimal, so PostgreSQL only."""
+    anew (Janino, then the JIT's optimising compiler over again for the hot loop: a tenth of the CPU of a warm
+    1.1M-row first load); with a column the code is the same from run to run and stays compiled. A constant column
+    from SQLite reads as a decimal, so PostgreSQL only."""
     return rows.select(*[F.timestamp_micros(LOAD_MICROS).alias(c.name) if c.name == "load_time"
                          else F.col(c.name).cast(c.type).alias(c.name) for c in table.columns])  # fmt: skip
 
@@ -276,8 +278,8 @@ def plan_source_ingest(lh: Lakehouse, source_table: str, table: Table, key: str)
             # every key the probe saw is settled, so in bronze: a row committed since has a higher key, which the
             # next run reads
             return SourcePlan(source_table, table, key, None, store, before, after)
-        loaded = time.time_ns() // 1000
-        rows = _read_above(lh, reader, source_table, table, key, before.settled, upper=probe.max_key, loaded=loaded)
+        rows = _read_above(lh, reader, source_table, table, key, before.settled, upper=probe.max_key,
+                           loaded=time.time_ns() // 1000)  # fmt: skip
     else:
         if not url.startswith("jdbc:sqlite:"):
             log.warning("source %s: no commit-order watermark for this database, reading keys above bronze's "
