@@ -36,18 +36,20 @@ def _create(run: StageRun, table: Table) -> int:
         raise PipelineError(f"cannot create {table.full_name} at {location}: {first_line(exc, 300)}") from exc
 
 
-def create_tables(run: StageRun) -> int:
-    """Every table of the contract that does not exist yet, created empty (idempotent), and every table's properties
-    brought to the settings' values. A create is mostly the driver's own work (planning, the first commit), so where
-    the storage allows, tables are created side by side, a thread each; run_parallel raises the first failure in the
-    contract's order."""
+def create_tables(run: StageRun, new: tuple[Table, ...]) -> int:
+    """Every table of the contract that does not exist yet, created empty (idempotent), and the properties of each
+    table that existed before this setup (all but `new`) brought to the settings' values: reading a table's
+    properties costs a Spark job, and a table created now already has them. A create is mostly the driver's own work
+    (planning, the first commit), so where the storage allows, tables are created side by side, a thread each;
+    run_parallel raises the first failure in the contract's order."""
     missing = run.lh.storage.to_create(ALL_TABLES)
     if not run.lh.storage.parallel_creates:
         for table in missing:
             _create(run, table)
     elif missing:
         run_parallel(run, *[partial(_create, table=t) for t in missing])
-    return update_properties(run)  # tables just created already match: no commit
+    existing = tuple(t for t in ALL_TABLES if t not in new)
+    return update_properties(run, existing) if existing else 0
 
 
 def setup(lh: Lakehouse, mode: str = "batch") -> None:
@@ -55,9 +57,10 @@ def setup(lh: Lakehouse, mode: str = "batch") -> None:
     recorded in ops.pipeline_runs; then every other table."""
     lh.storage.check_writable()
     run = StageRun(lh)
+    new = tuple(lh.storage.absent(ALL_TABLES))
     for table in OPS_TABLES:
         _create(run, table)
-    run_stage(run, "setup", mode, create_tables, record_empty=mode == "batch")
+    run_stage(run, "setup", mode, partial(create_tables, new=new), record_empty=mode == "batch")
 
 
 def _utcnow() -> datetime:

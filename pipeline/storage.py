@@ -93,6 +93,10 @@ class Storage(ABC):
         """Those of `tables` that `ensure` may have to create."""
         return list(tables)
 
+    def absent(self, tables: tuple[Table, ...]) -> list[Table]:
+        """Those of `tables` that do not exist."""
+        return [t for t in tables if not self.exists(t)]
+
     def ensure(self, table: Table) -> None:
         """Create the table empty with its contract schema and properties if it does not exist (idempotent)."""
         partition = f" PARTITIONED BY ({', '.join(table.partition_by)})" if table.partition_by else ""
@@ -179,6 +183,9 @@ class LocalStorage(Storage):
                 raise PipelineError(f"the lakehouse at {root} is not writable: {exc.strerror or exc}") from exc
 
     def to_create(self, tables: tuple[Table, ...]) -> list[Table]:
+        return self.absent(tables)
+
+    def absent(self, tables: tuple[Table, ...]) -> list[Table]:
         return [t for t in tables if self.version(t) is None]
 
     def ensure(self, table: Table) -> None:

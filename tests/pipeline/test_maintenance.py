@@ -22,7 +22,7 @@ from core.contract import (
     WORKOUT_BPM_SUMMARY,
 )
 from core.service import wait_until
-from pipeline.runner import run_batch, run_stream
+from pipeline.runner import run_batch, run_stream, setup
 from pipeline.storage import Lakehouse
 from tests.helpers import produce, write_registrations
 from tests.pipeline.test_end_to_end import (
@@ -84,6 +84,18 @@ def test_maintenance_keeps_every_row_compacts_and_vacuum_spares_what_a_lagging_s
     assertDataFrameEqual(lh.read(WORKOUT_BPM_SUMMARY), expected_workout_bpm_summary(spark))
     assertDataFrameEqual(lh.read(GYM_SUMMARY), expected_gym_summary(spark))
     assert len(lh.read(QUARANTINE).collect()) == 3
+
+
+def test_setup_brings_existing_tables_to_the_settings_and_commits_nothing_when_they_match(settings, spark):
+    setup(Lakehouse(spark, settings))  # every table created with the default retention
+    lh = Lakehouse(spark, replace(settings, vacuum_retention_hours=2.0))
+    setup(lh)
+    for table in ALL_TABLES:
+        properties = lh.delta(table).detail().first().properties
+        assert properties["delta.deletedFileRetentionDuration"] == "interval 7200 seconds", table.full_name
+    versions = {t.full_name: lh.version(t) for t in ALL_TABLES if t != PIPELINE_RUNS}
+    setup(lh)
+    assert {t.full_name: lh.version(t) for t in ALL_TABLES if t != PIPELINE_RUNS} == versions
 
 
 @pytest.mark.timeout(1200)
