@@ -46,6 +46,7 @@ from pipeline.transforms import (
     first_registration,
     gym_logs,
     heart_rate,
+    malformed_values_only,
     new_workout_bpm,
     of_source,
     quarantined,
@@ -142,7 +143,8 @@ def build_from_kafka(run: StageRun) -> int:
         rows: dict[str, DataFrame] = {}
         try:
             topics = [r.topic for r in batch.select("topic").distinct().collect()]
-            rows = {kinds[t]: batch.where(F.col("topic") == t).transform(checked(kinds[t])).persist() for t in topics}
+            rows = {kinds[t]: batch.where(F.col("topic") == t).transform(checked(kinds[t]))
+                    .transform(malformed_values_only).persist() for t in topics}  # fmt: skip
 
             def quarantine(_run: StageRun) -> int:
                 bad = reduce(DataFrame.unionByName, [quarantined(rows[k], lh.settings.topic(k)) for k in rows])

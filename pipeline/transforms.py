@@ -145,6 +145,13 @@ def quarantined(checked: DataFrame, source: str) -> DataFrame:
     )
 
 
+def malformed_values_only(checked: DataFrame) -> DataFrame:
+    """Checked records with `value` kept only where the record is malformed (for its quarantine row): a well-formed
+    record's value is spent once its fields are read, and a copy of checked records kept for several writers holds
+    far less without it."""
+    return checked.withColumn("value", F.when(F.col("reason").isNotNull(), F.col("value")))
+
+
 def heart_rate(checked: DataFrame) -> DataFrame:
     """silver.heart_rate rows from checked `bpm` records: one per (device_id, time), the lowest (partition, offset)."""
     return well_formed(checked).transform(parse_bpm_events).transform(first_by_offset(HEART_RATE_KEY))

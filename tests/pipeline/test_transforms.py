@@ -18,6 +18,7 @@ from pipeline.transforms import (
     gym_logs,
     heart_rate,
     latest_profile_changes,
+    malformed_values_only,
     new_workout_bpm,
     quarantined,
     sessions_to_pair_again,
@@ -125,6 +126,15 @@ def test_quarantined_keeps_only_malformed_records_with_their_source_and_reason(s
     assertDataFrameEqual(got.drop("detected_at"), spark.createDataFrame(
         [("p.bpm", "missing field time", "{}", 0, 5)],
         "source string, reason string, raw_value string, partition int, offset bigint"))  # fmt: skip
+
+
+def test_only_malformed_records_keep_their_value_and_the_rest_is_untouched(spark):
+    checked = spark.createDataFrame([("{}", 0, 5, "missing field time"), ('{"ok":1}', 0, 6, None)],
+                                    f"{CHECKED}, reason string")  # fmt: skip
+    got = malformed_values_only(checked)
+    assert got.columns == checked.columns
+    assertDataFrameEqual(got, spark.createDataFrame([("{}", 0, 5, "missing field time"), (None, 0, 6, None)],
+                                                    f"{CHECKED}, reason string"))  # fmt: skip
 
 
 def test_heart_rate_keeps_the_lowest_offset_of_a_repeated_reading_and_flags_invalid_ones(spark):
