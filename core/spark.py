@@ -66,6 +66,9 @@ def local_conf(settings: Settings) -> dict[str, str]:
         # ones are compiled again (Janino, then the JIT) in later rounds; a profile of a 1M-event batch showed the
         # JIT's C2 thread taking a quarter of the CPU.
         "spark.sql.codegen.cache.maxEntries": "2000",
+        # A micro-batch's records are cached for its several writers and then dropped: compressing the cached columns
+        # (mostly unique JSON text) costs more time than the memory it saves is worth
+        "spark.sql.inMemoryColumnarStorage.compressed": "false",
         # OPTIMIZE (pipeline.maintenance) rewrites files under 16 MB into files of up to 128 MB: a compacted file
         # grows with later runs until it leaves the small ones, instead of every table under Delta's default of 1 GB
         # being rewritten whole at every run
