@@ -42,7 +42,7 @@ def create_tables(run: StageRun, new: tuple[Table, ...]) -> int:
     properties costs a Spark job, and a table created now already has them. A create is mostly the driver's own work
     (planning, the first commit), so where the storage allows, tables are created side by side, a thread each;
     run_parallel raises the first failure in the contract's order."""
-    missing = run.lh.storage.to_create(ALL_TABLES)
+    missing = run.lh.storage.absent(new)  # the operations tables exist by now
     if not run.lh.storage.parallel_creates:
         for table in missing:
             _create(run, table)

@@ -89,10 +89,6 @@ class Storage(ABC):
     def check_writable(self) -> None:
         """Fail with one line when the tables or checkpoints cannot be written, before anything is."""
 
-    def to_create(self, tables: tuple[Table, ...]) -> list[Table]:
-        """Those of `tables` that `ensure` may have to create."""
-        return list(tables)
-
     def absent(self, tables: tuple[Table, ...]) -> list[Table]:
         """Those of `tables` that do not exist."""
         return [t for t in tables if not self.exists(t)]
@@ -182,11 +178,8 @@ class LocalStorage(Storage):
             except OSError as exc:
                 raise PipelineError(f"the lakehouse at {root} is not writable: {exc.strerror or exc}") from exc
 
-    def to_create(self, tables: tuple[Table, ...]) -> list[Table]:
-        return self.absent(tables)
-
     def absent(self, tables: tuple[Table, ...]) -> list[Table]:
-        return [t for t in tables if self.version(t) is None]
+        return [t for t in tables if self.version(t) is None]  # from the logs' file names: no Spark job
 
     def ensure(self, table: Table) -> None:
         if self.version(table) is None:  # a table with a commit needs no Spark statement planned

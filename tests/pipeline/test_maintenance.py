@@ -98,6 +98,23 @@ def test_setup_brings_existing_tables_to_the_settings_and_commits_nothing_when_t
     assert {t.full_name: lh.version(t) for t in ALL_TABLES if t != PIPELINE_RUNS} == versions
 
 
+def test_setup_in_a_catalog_creates_what_is_missing_and_updates_what_exists(settings, spark):
+    # Spark's own session catalog stands in for Unity Catalog: the same `<catalog>.<layer>.<table>` names
+    lh = Lakehouse(spark, replace(settings, catalog="spark_catalog"))
+    try:
+        spark.sql(f"CREATE SCHEMA IF NOT EXISTS spark_catalog.{PIPELINE_RUNS.layer}")
+        spark.sql(
+            f"CREATE TABLE spark_catalog.{PIPELINE_RUNS.layer}.{PIPELINE_RUNS.name} ({PIPELINE_RUNS.ddl}) USING DELTA"
+        )
+        setup(lh)
+        assert lh.storage.absent(ALL_TABLES) == []
+        properties = lh.delta(PIPELINE_RUNS).detail().first().properties  # created before: brought to the settings
+        assert properties["delta.checkpointInterval"] == "10"
+    finally:
+        for layer in dict.fromkeys(t.layer for t in ALL_TABLES):
+            spark.sql(f"DROP SCHEMA IF EXISTS spark_catalog.{layer} CASCADE")
+
+
 @pytest.mark.timeout(1200)
 def test_stream_across_maintenance_runs_loses_and_doubles_nothing(settings, spark):
     # maintenance after every round; the bronze window retires nothing here (every record is dated today), but its
