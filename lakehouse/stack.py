@@ -42,11 +42,12 @@ def one_line_errors(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     def run(args: argparse.Namespace, settings: Settings) -> int:
+        from pipeline.errors import PipelineError
         from simulator.config import ConfigError
 
         try:
             return handler(args, settings)
-        except (PostgresError, ConfigError) as exc:
+        except (PostgresError, ConfigError, PipelineError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
 
@@ -65,10 +66,19 @@ def local_postgres_source(settings: Settings) -> tuple[Settings, dict[str, str]]
 @one_line_errors
 def up(args: argparse.Namespace, settings: Settings) -> int:
     from app.config import local_stack_auth
+    from pipeline.source_identity import RECORD_DIR, SourceRecord, source_kind, sqlite_identity
     from simulator import control
     from simulator.config import SimulatorConfig
     from simulator.source_db import holds_history
 
+    # a lakehouse loaded from another source database stops here, before a history goes into this one
+    record = SourceRecord(settings.checkpoints / RECORD_DIR)
+    if args.source == "postgres":
+        record.check_kind("postgresql", "the local PostgreSQL server (--source postgres)")
+    elif not settings.source_db_is_jdbc:
+        record.check(sqlite_identity(settings, settings.checkpoints))
+    else:
+        record.check_kind(source_kind(settings.source_jdbc_url), redact(settings.source_db_url))
     # the dashboard's one local admin, unless a sign-in is configured (never its default); bad settings stop here
     dashboard_env = {**os.environ, **local_stack_auth(os.environ)}
     make_private(settings)  # data/ holds unmasked personal data: its owner's alone, and so is all written from now

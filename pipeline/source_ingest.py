@@ -33,6 +33,7 @@ from core.connections import jdbc_properties
 from core.contract import Table
 from pipeline.errors import PipelineError, first_line
 from pipeline.run_state import StageRun
+from pipeline.source_identity import RECORD_DIR, SourceIdentity, jdbc_identity, sqlite_identity
 from pipeline.storage import Lakehouse
 from pipeline.transforms import conform
 
@@ -199,6 +200,7 @@ class SourcePlan:
     table: Table
     key: str
     rows: DataFrame | None  # conformed to the bronze table, not read yet; None: nothing new to read
+    source: SourceIdentity  # the database read
     store: WatermarkStore | None = None  # PostgreSQL: where the watermark goes once the rows are in bronze
     before: Watermark | None = None
     after: Watermark | None = None
@@ -211,6 +213,32 @@ def _probe_postgres(reader: DataFrameReader, source_table: str, key: str) -> Pro
     except Exception as exc:  # noqa: BLE001
         raise PipelineError(f"cannot read {source_table} from the source database: {jdbc_error(exc)}") from exc
     return Probe(None if row.max_key is None else int(row.max_key), frozenset(row.open_transactions or ()))
+
+
+# The database's identity whatever host name or port reaches it: the cluster's system identifier and the database's
+# name. A server may withhold pg_control_system() (its privilege is checked when a statement starts, whether the
+# statement would call it or not): then the URL names the database.
+PG_MAY_NAME_ITSELF = "SELECT has_function_privilege('pg_control_system()', 'EXECUTE') AS allowed"
+PG_NAME = "SELECT system_identifier::text || '/' || current_database() AS server_key FROM pg_control_system()"
+_pg_identities: dict[tuple[str, str | None], SourceIdentity] = {}  # per URL and user: a stream asks once
+
+
+def postgres_identity(lh: Lakehouse) -> SourceIdentity:
+    settings = lh.settings
+    cached = (settings.source_jdbc_url, settings.source_db_user)
+    if cached not in _pg_identities:
+
+        def ask(query: str) -> object:
+            try:
+                return _load(source_reader(lh).option("query", query), "the server's name").first()[0]
+            except PipelineError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise PipelineError(f"cannot read the source database's name: {jdbc_error(exc)}") from exc
+
+        name = ask(PG_NAME) if ask(PG_MAY_NAME_ITSELF) else None
+        _pg_identities[cached] = jdbc_identity(settings, name)
+    return _pg_identities[cached]
 
 
 def _read_above(lh: Lakehouse, reader: DataFrameReader, source_table: str, table: Table, key: str, above: int | None,
@@ -273,24 +301,27 @@ def plan_source_ingest(lh: Lakehouse, source_table: str, table: Table, key: str)
                         table.name, source_table)  # fmt: skip
             before = Watermark()
         probe = _probe_postgres(source_reader(lh), source_table, key)  # a reader keeps its options: one per query
+        source = postgres_identity(lh)
         after = settle(before, probe)
         if probe.max_key is None or before.settled is not None and probe.max_key <= before.settled:
             # every key the probe saw is settled, so in bronze: a row committed since has a higher key, which the
             # next run reads
-            return SourcePlan(source_table, table, key, None, store, before, after)
+            return SourcePlan(source_table, table, key, None, source, store, before, after)
         rows = _read_above(lh, reader, source_table, table, key, before.settled, upper=probe.max_key,
                            loaded=time.time_ns() // 1000)  # fmt: skip
     else:
         if not url.startswith("jdbc:sqlite:"):
             log.warning("source %s: no commit-order watermark for this database, reading keys above bronze's "
                         "highest: right only while one application writes at a time", source_table)  # fmt: skip
+        source = (sqlite_identity(lh.settings, Path(lh.checkpoint(RECORD_DIR)).parent) if url.startswith("jdbc:sqlite:")
+                  else jdbc_identity(lh.settings))  # fmt: skip
         above = lh.max_value(table, key)
         rows = _read_above(lh, reader, source_table, table, key, above)
     try:
         conformed = _conform_stamped(rows, table) if store is not None else conform(rows, table)
     except Exception as exc:  # noqa: BLE001 - a missing column is an AnalysisException
         raise PipelineError(f"source table {source_table} does not match the contract: {first_line(exc, 300)}") from exc
-    return SourcePlan(source_table, table, key, conformed, store, before, after)
+    return SourcePlan(source_table, table, key, conformed, source, store, before, after)
 
 
 def _read_failed(plan: SourcePlan, exc: Exception) -> Exception:
