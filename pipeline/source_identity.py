@@ -80,14 +80,19 @@ class SourceRecord:
             self.check(SourceIdentity(kind, "", shown))
 
     def save(self, identity: SourceIdentity) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".source-")
-        try:
-            with os.fdopen(fd, "w") as out:
-                out.write(json.dumps(asdict(identity)))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(self.path, json.dumps(asdict(identity)))
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text` all at once (a temporary file, fsync, rename): a crash leaves the old or the new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-")
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +31,7 @@ from core.connections import jdbc_properties
 from core.contract import Table
 from pipeline.errors import PipelineError, first_line
 from pipeline.run_state import StageRun
-from pipeline.source_identity import RECORD_DIR, SourceIdentity, jdbc_identity, sqlite_identity
+from pipeline.source_identity import RECORD_DIR, SourceIdentity, jdbc_identity, sqlite_identity, write_atomically
 from pipeline.storage import Lakehouse
 from pipeline.transforms import conform
 
@@ -176,17 +174,7 @@ class WatermarkStore:
                                 "source table again from its start (bronze keeps no row twice)") from exc  # fmt: skip
 
     def save(self, mark: Watermark) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".watermark-")
-        try:
-            with os.fdopen(fd, "w") as out:
-                out.write(mark.to_json())
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(self.path, mark.to_json())
 
 
 # --- one table's ingest: planned (every check) first, then written ----------------------------------------------

@@ -39,19 +39,24 @@ def bronze(lh: Lakehouse) -> tuple[list[int | None], list[tuple]]:
     return [lh.version(t) for t in BRONZE], changes
 
 
-def test_a_lakehouse_loaded_from_one_database_refuses_another_before_writing_and_keeps_its_own(
-    spark, postgres_server, postgres_db, tmp_path
-):
-    pg_source(postgres_db)
+def first_load(spark, db, tmp_path) -> tuple[Lakehouse, SourceIdentity | None]:
+    """A new lakehouse's first ingest from `db` (its two rows); the lakehouse and the source it recorded."""
     settings = Settings.from_env({}, lakehouse_dir=tmp_path / "lakehouse", data_dir=tmp_path / "data",
-                                 **postgres_db.settings_overrides())  # fmt: skip
+                                 **db.settings_overrides())  # fmt: skip
     lh = Lakehouse(spark, settings)
     for table in BRONZE:
         lh.ensure(table)
     assert ingest_sources(StageRun(lh)) == 2
-    recorded = SourceRecord(lh.checkpoint(RECORD_DIR)).load()
+    return lh, SourceRecord(lh.checkpoint(RECORD_DIR)).load()
+
+
+def test_a_lakehouse_loaded_from_one_database_refuses_another_before_writing_and_keeps_its_own(
+    spark, postgres_server, postgres_db, tmp_path
+):
+    pg_source(postgres_db)
+    lh, recorded = first_load(spark, postgres_db, tmp_path)
     assert recorded is not None and recorded.kind == "postgresql" and recorded.key.endswith(f"/{postgres_db.dbname}")
-    before = bronze(lh)
+    before, settings = bronze(lh), lh.settings
 
     other = create_database(postgres_server)  # the same keys, other rows: an insert-only merge would drop them
     try:
@@ -87,13 +92,7 @@ def test_a_server_that_withholds_its_system_identifier_is_known_by_its_url(spark
     pg_source(postgres_db)
     with psycopg.connect(postgres_server.conninfo(postgres_db.dbname, admin=True), autocommit=True) as conn:
         conn.execute("REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC")  # this database's catalog only
-    settings = Settings.from_env({}, lakehouse_dir=tmp_path / "lakehouse", data_dir=tmp_path / "data",
-                                 **postgres_db.settings_overrides())  # fmt: skip
-    lh = Lakehouse(spark, settings)
-    for table in BRONZE:
-        lh.ensure(table)
-    assert ingest_sources(StageRun(lh)) == 2
-    recorded = SourceRecord(lh.checkpoint(RECORD_DIR)).load()
+    lh, recorded = first_load(spark, postgres_db, tmp_path)
     assert recorded is not None and recorded.key == postgres_db.jdbc_url
 
 
