@@ -81,7 +81,7 @@ def test_dev_up_makes_data_owner_only_before_it_starts_anything(tmp_path: Path, 
     monkeypatch.setattr(stack, "ensure_kafka", first_step)
     monkeypatch.delenv("DASHBOARD_AUTH", raising=False)
     with pytest.raises(Stop):
-        stack.up(argparse.Namespace(), settings)
+        stack.up(argparse.Namespace(source="url"), settings)
     assert all(mode & 0o077 == 0 for mode in _modes(tmp_path / "data").values())
     assert os.umask(umask) == OWNER_ONLY_UMASK
     new = tmp_path / "data" / "written-later"
