@@ -15,7 +15,7 @@ from core.kafka_broker import BrokerError, create_topics, topic_config
 from pipeline.errors import PipelineError
 from pipeline.run_state import StageRun
 from pipeline.source_identity import RECORD_DIR, SourceRecord
-from pipeline.source_ingest import ingest_planned, plan_source_ingest
+from pipeline.source_ingest import ingest_planned, plan_source_ingest, source_identity
 from pipeline.storage import Lakehouse
 from pipeline.streams import BatchSink, Trigger, append_each_batch_once, run_available_now, run_parallel, start_stream
 from pipeline.transforms import kafka_to_multiplex
@@ -89,12 +89,13 @@ def ingest_sources(run: StageRun) -> int:
     """Every source table's new rows into bronze (pipeline.source_ingest), the tables side by side. Every table is
     probed and checked first, so a database that is down, refuses the sign-in or lacks a table or column stops the
     step before any table is written."""
-    plans = [plan_source_ingest(run.lh, name, table, key) for name, (table, key) in SOURCE_TABLES.items()]
     record = SourceRecord(run.lh.checkpoint(RECORD_DIR))
-    record.check(plans[0].source)  # before anything is written
+    source = source_identity(run.lh)
+    recorded = record.check(source)  # another database than the lakehouse's: one line, nothing read or written
+    plans = [plan_source_ingest(run.lh, name, table, key) for name, (table, key) in SOURCE_TABLES.items()]
     count = run_parallel(run, *[partial(ingest_planned, plan=plan) for plan in plans])
-    if record.load() is None and (count or any(run.lh.version(table) for table, _ in SOURCE_TABLES.values())):
+    if recorded is None and (count or any(run.lh.version(table) for table, _ in SOURCE_TABLES.values())):
         # the first rows in bronze name its source; a lakehouse loaded before sources were recorded takes the
         # database that loads it next
-        record.save(plans[0].source)
+        record.save(source)
     return count

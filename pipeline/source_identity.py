@@ -62,8 +62,8 @@ class SourceRecord:
                                 "database bronze was loaded from: restore it, or delete it if the source "
                                 "database is that one") from exc  # fmt: skip
 
-    def check(self, current: SourceIdentity) -> None:
-        """Raise one line when the lakehouse was loaded from another database than `current`."""
+    def check(self, current: SourceIdentity) -> SourceIdentity | None:
+        """The recorded source (None: none yet); one line raised when it is another database than `current`."""
         recorded = self.load()
         if recorded is not None and not recorded.same_database(current):
             raise PipelineError(
@@ -72,6 +72,7 @@ class SourceRecord:
                 "whose keys it already holds. Point SOURCE_DB_URL back at the first database, or give this one a "
                 "lakehouse of its own (LAKEHOUSE_DIR)"
             )
+        return recorded
 
     def check_kind(self, kind: str, shown: str) -> None:
         """`check` by the kind of database alone, for a stack about to start a server it has no identity of yet."""

@@ -188,7 +188,6 @@ class SourcePlan:
     table: Table
     key: str
     rows: DataFrame | None  # conformed to the bronze table, not read yet; None: nothing new to read
-    source: SourceIdentity  # the database read
     store: WatermarkStore | None = None  # PostgreSQL: where the watermark goes once the rows are in bronze
     before: Watermark | None = None
     after: Watermark | None = None
@@ -211,8 +210,14 @@ PG_NAME = "SELECT system_identifier::text || '/' || current_database() AS server
 _pg_identities: dict[tuple[str, str | None], SourceIdentity] = {}  # per URL and user: a stream asks once
 
 
-def postgres_identity(lh: Lakehouse) -> SourceIdentity:
+def source_identity(lh: Lakehouse) -> SourceIdentity:
+    """The source database's identity (pipeline.source_identity): a SQLite file by its path, PostgreSQL by what its
+    server says (asked once per process), any other database by its URL."""
     settings = lh.settings
+    if not settings.source_db_is_jdbc:
+        return sqlite_identity(settings, Path(lh.checkpoint(RECORD_DIR)).parent)
+    if not settings.source_jdbc_url.startswith("jdbc:postgresql:"):
+        return jdbc_identity(settings)
     cached = (settings.source_jdbc_url, settings.source_db_user)
     if cached not in _pg_identities:
 
@@ -289,27 +294,24 @@ def plan_source_ingest(lh: Lakehouse, source_table: str, table: Table, key: str)
                         table.name, source_table)  # fmt: skip
             before = Watermark()
         probe = _probe_postgres(source_reader(lh), source_table, key)  # a reader keeps its options: one per query
-        source = postgres_identity(lh)
         after = settle(before, probe)
         if probe.max_key is None or before.settled is not None and probe.max_key <= before.settled:
             # every key the probe saw is settled, so in bronze: a row committed since has a higher key, which the
             # next run reads
-            return SourcePlan(source_table, table, key, None, source, store, before, after)
+            return SourcePlan(source_table, table, key, None, store, before, after)
         rows = _read_above(lh, reader, source_table, table, key, before.settled, upper=probe.max_key,
                            loaded=time.time_ns() // 1000)  # fmt: skip
     else:
         if not url.startswith("jdbc:sqlite:"):
             log.warning("source %s: no commit-order watermark for this database, reading keys above bronze's "
                         "highest: right only while one application writes at a time", source_table)  # fmt: skip
-        source = (sqlite_identity(lh.settings, Path(lh.checkpoint(RECORD_DIR)).parent) if url.startswith("jdbc:sqlite:")
-                  else jdbc_identity(lh.settings))  # fmt: skip
         above = lh.max_value(table, key)
         rows = _read_above(lh, reader, source_table, table, key, above)
     try:
         conformed = _conform_stamped(rows, table) if store is not None else conform(rows, table)
     except Exception as exc:  # noqa: BLE001 - a missing column is an AnalysisException
         raise PipelineError(f"source table {source_table} does not match the contract: {first_line(exc, 300)}") from exc
-    return SourcePlan(source_table, table, key, conformed, source, store, before, after)
+    return SourcePlan(source_table, table, key, conformed, store, before, after)
 
 
 def _read_failed(plan: SourcePlan, exc: Exception) -> Exception:
