@@ -6,13 +6,12 @@ import logging
 
 import pytest
 
+from benchmarks.kafka import KafkaRead, SparkFloor, parse_consumer_perf
 from benchmarks.pipeline_batch import (
-    KafkaRead,
     StepCapture,
     StepTime,
     history_size,
     parse_args,
-    parse_consumer_perf,
     parse_step_line,
     report,
     stage_of,
@@ -76,17 +75,26 @@ def test_step_capture_collects_pipeline_step_records_and_restores_the_logger():
     assert (logger.level, logger.propagate, list(logger.handlers)) == before
 
 
-def test_report_puts_the_pipeline_rate_beside_kafka_and_the_target():
+def test_report_puts_the_pipeline_rate_beside_kafka_the_spark_floor_and_the_targets():
     kafka = KafkaRead(messages=100_000, seconds=2.0, fetch_seconds=1.0, per_topic={"bpm": 50_000.0})
     steps = [StepTime("silver", "silver_heart_rate", 90_000, 4.0), StepTime("gold", "gold_x", 10, 1.0)]
     lines = report(100_000, {"bpm": 99_000, "workout": 600, "gym": 400}, 50, 2.0, kafka, 10.0,
                    {"setup": 0.5, "bronze": 2.0, "silver": 5.0, "gold": 2.0}, steps, {"gold rows": 7},
-                   ["uptime: load average 1.00"], 3.0, "generic")  # fmt: skip
+                   ["uptime: load average 1.00"], 3.0, "generic", SparkFloor(100_000, 4.0))  # fmt: skip
     text = "\n".join(lines)
     assert "2 days; generic encoding of record values" in lines[0]
     assert "Kafka ConsumerPerformance (raw read)" in text and "50,000" in text
     assert "pipeline run_batch, bronze -> gold" in text and "10,000" in text and "(20.0% of the raw read)" in text
-    assert "30,000" in text and "NOT met" in text
+    assert "Spark: Kafka -> one Delta table (the floor)       25,000       4.0" in text
+    assert "(20.0% of the raw read), 40.0% of the floor" in text
+    targets = [line.split() for line in lines if line.startswith("target (")]
+    assert [(t[2], t[3], " ".join(t[4:])) for t in targets] == [
+        ("4)", "30,000", "NOT met"),
+        ("23)", "60,000", "NOT met"),
+    ]
     assert "setup" in text and "other        0.5 s" in text
     assert "silver_heart_rate" in text and "uptime: load average 1.00" in text
-    assert lines[-1] == "RESULT events_per_s=10000.0 batch_s=10.00 kafka_raw_read_per_s=50000.0 share_of_raw_read=0.200"
+    assert lines[-1] == (
+        "RESULT events_per_s=10000.0 batch_s=10.00 kafka_raw_read_per_s=50000.0 "
+        "share_of_raw_read=0.200 spark_floor_per_s=25000.0"
+    )
