@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from core.connections import spark_kafka_options
 from core.kafka_broker import LocalBroker, ensure_kafka_jars, java_executable
 from core.service import free_port_pair
 from core.settings import Settings
@@ -108,9 +107,9 @@ def spark_floor(spark, settings: Settings, path: Path) -> SparkFloor:
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
-    records = (spark.read.format("kafka").option("kafka.bootstrap.servers", settings.kafka_bootstrap_servers)
-               .option("subscribe", ",".join(settings.topics.values())).option("startingOffsets", "earliest")
-               .option("endingOffsets", "latest").options(**spark_kafka_options(settings)).load())  # fmt: skip
+    from pipeline.bronze import kafka_read_options
+
+    records = spark.read.format("kafka").options(**kafka_read_options(settings), endingOffsets="latest").load()
     counted = Observation()
     began = time.perf_counter()
     records.observe(counted, F.count(F.lit(1)).alias("rows")).write.format("delta").save(str(path))

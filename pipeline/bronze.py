@@ -12,6 +12,7 @@ from pyspark.sql.streaming import StreamingQuery
 from core.connections import confluent_kafka_config, spark_kafka_options
 from core.contract import KAFKA_MULTIPLEX_BZ, PROFILE_CHANGES_BZ, REGISTERED_USERS_BZ, Table
 from core.kafka_broker import BrokerError, create_topics, topic_config
+from core.settings import Settings
 from pipeline.errors import PipelineError
 from pipeline.run_state import StageRun
 from pipeline.source_identity import RECORD_DIR, SourceRecord
@@ -46,16 +47,18 @@ def check_kafka(lh: Lakehouse) -> None:
         raise PipelineError(str(exc)) from exc
 
 
+def kafka_read_options(settings: Settings) -> dict[str, str]:
+    """Spark's Kafka source on every contract topic from its earliest record, with the cluster's security options."""
+    topics = ",".join(settings.topics.values())
+    return {"kafka.bootstrap.servers": settings.kafka_bootstrap_servers, "subscribe": topics,
+            "startingOffsets": "earliest", **spark_kafka_options(settings)}  # fmt: skip
+
+
 def kafka_source(lh: Lakehouse, max_offsets_per_trigger: int | None = None) -> DataFrame:
-    reader = (
-        lh.spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", lh.settings.kafka_bootstrap_servers)
-        .option("subscribe", ",".join(lh.settings.topics.values()))
-        .option("startingOffsets", "earliest")
-    )
+    reader = lh.spark.readStream.format("kafka").options(**kafka_read_options(lh.settings))
     if max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(max_offsets_per_trigger))
-    return reader.options(**spark_kafka_options(lh.settings)).load()
+    return reader.load()
 
 
 KAFKA_QUERY = "bronze_kafka_multiplex"
