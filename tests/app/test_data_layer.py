@@ -13,7 +13,7 @@ from app import charts, kafka_lag
 from app import queries as q
 from app.engines import DatabricksEngine, LocalEngine, TableMissing, WarehouseStarting, WarehouseUnreachable
 from app.queries import BoundQuery
-from core.contract import WORKOUT_BPM_SUMMARY
+from core.contract import GYM_SUMMARY, WORKOUT_BPM_SUMMARY
 from core.service import wait_until
 from core.settings import Settings
 
@@ -103,6 +103,28 @@ def test_local_engine_sees_a_new_delta_version(tmp_path: Path) -> None:
     # the new version is copied in the background; until then queries keep answering from the previous one
     wait_until(lambda: engine.query(q.workout_date_bounds()).to_pylist()[0]["sessions"] == 30, 30, "version 1")
     assert engine.last_commit(WORKOUT_BPM_SUMMARY) is not None
+
+
+def test_gym_members_count_registered_members_once_and_unregistered_wristbands_by_mac(tmp_path: Path) -> None:
+    from tests.support.demo_data import write_table
+
+    day, at = date(2026, 1, 1), datetime(2026, 1, 1, 9)
+    visits = [  # (gym, mac_address, user_id): member 7 with two wristbands, member 8, two unregistered wristbands
+        (1, "aa:00", 7), (1, "aa:01", 7), (1, "aa:02", 8), (1, "bb:00", None), (1, "bb:00", None), (1, "bb:01", None),
+        (2, "aa:00", 7), (2, "bb:00", None),
+    ]  # fmt: skip
+    write_table(tmp_path, GYM_SUMMARY, {
+        "gym": [v[0] for v in visits], "mac_address": [v[1] for v in visits], "user_id": [v[2] for v in visits],
+        "login": [at] * len(visits), "date": [day] * len(visits), "logout": [None] * len(visits),
+        "minutes_in_gym": [None] * len(visits), "num_workouts": [0] * len(visits),
+        "minutes_exercising": [None] * len(visits),
+    })  # fmt: skip
+    engine = LocalEngine(Settings.from_env({}, lakehouse_dir=tmp_path))
+    try:
+        rows = engine.query(q.visits_per_gym(q.GymFilters(day, day))).to_pylist()
+    finally:
+        engine.close()
+    assert [(r["gym"], r["visits"], r["members"]) for r in rows] == [(1, 6, 4), (2, 2, 2)]
 
 
 class FakeCursor:
