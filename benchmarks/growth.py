@@ -111,6 +111,10 @@ def dashboard_lines(rows: list[DashboardFigures]) -> list[str]:
     for page in base.page_p95_ms:
         cells = [f"{r.page_p95_ms.get(page, float('nan')):.1f} ms" for r in rows]
         lines.append(f"  whole page p95, {page:<24} " + "  ".join(f"{c:>10}" for c in cells))
+    top = rows[-1]
+    for name in sorted(top.query_p95_ms, key=top.query_p95_ms.get, reverse=True)[:5]:
+        cells = [f"{r.query_p95_ms.get(name, float('nan')):.1f} ms" for r in rows]
+        lines.append(f"  query p95, {name:<34} " + "  ".join(f"{c:>10}" for c in cells))
     for page in base.cold_page_s:
         cells = [f"{r.cold_page_s.get(page, float('nan')):.2f} s" for r in rows]
         lines.append(f"  cold draw (median), {page:<20} " + "  ".join(f"{c:>10}" for c in cells))

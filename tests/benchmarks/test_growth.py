@@ -13,6 +13,7 @@ from benchmarks.growth import (
     BatchFigures,
     DashboardFigures,
     batch_lines,
+    dashboard_lines,
     parse_args,
     parse_sizes,
     result_line,
@@ -56,6 +57,13 @@ def test_each_size_stands_beside_the_smallest() -> None:
     assert lines[2].split()[:4] == ["1,000,000", "30.0", "30.0", "1.00x"]
     assert lines[3].split()[:4] == ["10,000,000", "360.0", "36.0", "1.20x"]
     assert "bronze 5/6/12 40 MiB" in lines[5]
+
+
+def test_the_slowest_queries_at_the_largest_gold_stand_beside_the_smallest() -> None:
+    lines = dashboard_lines([dash(1_000_000, 20.0), dash(10_000_000, 90.0)])
+    slowest = [line.split() for line in lines if line.strip().startswith("query p95")]
+    assert slowest == [["query", "p95,", "Gym", "usage:", "occupancy", "20.0", "ms", "90.0", "ms"],
+                       ["query", "p95,", "Workout", "BPM:", "workout_kpis", "10.0", "ms", "45.0", "ms"]]  # fmt: skip
 
 
 def test_verdicts_judge_the_largest_against_the_targets() -> None:
