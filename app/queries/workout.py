@@ -20,17 +20,19 @@ def workout_date_bounds() -> BoundQuery:
 
 @registered
 def workout_filter_options() -> BoundQuery:
-    """Values of each filter dimension, one single-column GROUP BY each: over columnar storage with dictionary-encoded
-    strings (DuckDB's copies, Delta's Parquet) each reads one column and hashes its few distinct codes, where one
-    GROUP BY over all five columns hashes every row's five strings. Gender is the raw text, NULL included (the page
-    offers its display groups, see app.gender)."""
+    """Values of each filter dimension: one scan grouped by five grouping sets, one per dimension (a UNION ALL of five
+    GROUP BYs scans the table five times). Gender is the raw text, NULL included (the page offers its display
+    groups, see app.gender); the other dimensions leave NULL out."""
     return BoundQuery("workout_filter_options", """
-        SELECT 'gym' AS dimension, CAST(gym AS STRING) AS value
-        FROM {gold.workout_bpm_summary} WHERE gym IS NOT NULL GROUP BY gym
-        UNION ALL SELECT 'age', age FROM {gold.workout_bpm_summary} WHERE age IS NOT NULL GROUP BY age
-        UNION ALL SELECT 'gender', gender FROM {gold.workout_bpm_summary} GROUP BY gender
-        UNION ALL SELECT 'state', state FROM {gold.workout_bpm_summary} WHERE state IS NOT NULL GROUP BY state
-        UNION ALL SELECT 'city', city FROM {gold.workout_bpm_summary} WHERE city IS NOT NULL GROUP BY city
+        SELECT dimension, value FROM (
+          SELECT CASE WHEN grouping(gym) = 0 THEN 'gym' WHEN grouping(age) = 0 THEN 'age'
+                      WHEN grouping(gender) = 0 THEN 'gender' WHEN grouping(state) = 0 THEN 'state' ELSE 'city' END
+                   AS dimension,
+                 coalesce(CAST(gym AS STRING), age, gender, state, city) AS value
+          FROM {gold.workout_bpm_summary}
+          GROUP BY GROUPING SETS ((gym), (age), (gender), (state), (city))
+        ) AS options
+        WHERE value IS NOT NULL OR dimension = 'gender'
     """)  # fmt: skip
 
 
