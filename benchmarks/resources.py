@@ -114,6 +114,7 @@ class LayerUsage:
     bytes: int = 0
     data_files: int = 0
     live_files: int = 0
+    live_bytes: int = 0  # bytes of those live files
     tables: dict[str, int] = field(default_factory=dict)  # table -> files its current version uses
 
 
@@ -121,14 +122,17 @@ def table_dirs(layer_dir: Path) -> Iterable[Path]:
     return sorted(p for p in layer_dir.iterdir() if (p / "_delta_log").is_dir()) if layer_dir.is_dir() else []
 
 
-def live_files(table_dir: Path) -> int:
-    """Data files of the table's current Delta version (0 when it cannot be read, e.g. while it is created)."""
+def live_data(table_dir: Path) -> tuple[int, int]:
+    """(data files, their bytes) of the table's current Delta version: what VACUUM may never remove. (0, 0) when it
+    cannot be read, e.g. while it is created."""
+    import pyarrow as pa
     from deltalake import DeltaTable
 
     try:
-        return len(DeltaTable(str(table_dir)).file_uris())
+        sizes = pa.table(DeltaTable(str(table_dir)).get_add_actions(flatten=True)).column("size_bytes")
+        return len(sizes), int(pa.compute.sum(sizes).as_py() or 0)
     except Exception:  # noqa: BLE001 - a table being created or rewritten this instant is counted at the next sample
-        return 0
+        return 0, 0
 
 
 def layer_usage(lakehouse: Path, checkpoints: Path | None = None) -> dict[str, LayerUsage]:
@@ -147,7 +151,8 @@ def layer_usage(lakehouse: Path, checkpoints: Path | None = None) -> dict[str, L
                 usage.data_files += name.endswith(".parquet")
         if layer != "_checkpoints":
             for table in table_dirs(root):
-                usage.tables[table.name] = live_files(table)
+                usage.tables[table.name], size = live_data(table)
+                usage.live_bytes += size
             usage.live_files = sum(usage.tables.values())
         out[layer] = usage
     return out

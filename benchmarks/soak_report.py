@@ -23,6 +23,8 @@ class Probe:
     table_files: dict[str, int]  # "layer.table" -> data files of its current version
     layer_bytes: dict[str, int]  # layer (and _checkpoints) -> bytes on disk
     memory: dict[str, int]  # process -> resident bytes
+    # layer -> bytes of the tables' current versions: the data itself, without the files VACUUM keeps for a while
+    live_bytes: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Window:
     memory: dict[str, int]  # the most each process held in the window
     disk_per_sim_day: float  # bytes the lakehouse grew per simulated day over the window
     sim_days: float
+    live_per_sim_day: float = math.nan  # bytes the tables' current versions grew per simulated day
 
 
 def _p95(values: list[float]) -> float:
@@ -68,10 +71,12 @@ def windows(s: Soak) -> list[Window]:
         inside = [p for p in s.probes if lo <= p.at < hi or (i == count - 1 and p.at == hi)]
         last = inside[-1] if inside else before
         first = before or (inside[0] if inside else None)
-        grown, days = math.nan, 0.0
+        grown, live, days = math.nan, math.nan, 0.0
         if last is not None and first is not None and last.sim_at > first.sim_at:
             days = (last.sim_at - first.sim_at) / DAY
             grown = (sum(last.layer_bytes.values()) - sum(first.layer_bytes.values())) / days
+            if last.live_bytes and first.live_bytes:
+                live = (sum(last.live_bytes.values()) - sum(first.live_bytes.values())) / days
         memory: dict[str, int] = {}
         for p in inside:
             for name, value in p.memory.items():
@@ -84,6 +89,7 @@ def windows(s: Soak) -> list[Window]:
             query_p95=_p95([ms for p in inside for ms in p.query_ms]),
             gold_files=gold, max_files=max(last.table_files.values(), default=0) if last else 0,
             layer_bytes=dict(last.layer_bytes) if last else {}, memory=memory, disk_per_sim_day=grown, sim_days=days,
+            live_per_sim_day=live,
         ))  # fmt: skip
         before = last
     return out
@@ -115,7 +121,8 @@ def verdicts(s: Soak, ws: list[Window]) -> list[tuple[str, bool | None]]:
         out.append((f"trend: fewer than two windows after the {s.warmup / 60:g}-min warm-up", None))
     else:
         for name, attr in (("freshness p95", "freshness_p95"), ("dashboard query p95", "query_p95"),
-                           ("disk per simulated day", "disk_per_sim_day")):  # fmt: skip
+                           ("disk per simulated day", "disk_per_sim_day"),
+                           ("live data per simulated day", "live_per_sim_day")):  # fmt: skip
             measured = [w for w in judged if not math.isnan(getattr(w, attr))]  # a window may have no such figure
             if len(measured) < 2:
                 out.append((f"{name}: measured in fewer than two windows after the warm-up", None))
@@ -140,15 +147,17 @@ def _cell(value: float, fmt: str, unit: str) -> str:
 
 def report_lines(s: Soak, ws: list[Window]) -> list[str]:
     lines = [f"{'window':>6} {'min':>9} {'sim days':>8} {'round p95':>9} {'fresh p95':>9} {'query p95':>10} "
-             f"{'gold files':>12} {'max files':>9} {'disk/sim day':>12}  disk per layer; peak memory"]  # fmt: skip
+             f"{'gold files':>12} {'max files':>9} {'disk/sim day':>12} {'live/sim day':>12}  "
+             "disk per layer; peak memory"]  # fmt: skip
     for w in ws:
         files = "/".join(str(n) for _, n in sorted(w.gold_files.items())) or "-"
         disk = ", ".join(f"{k} {mib(v)}" for k, v in w.layer_bytes.items())
         memory = ", ".join(f"{k} {mib(v)}" for k, v in w.memory.items())
         per_day = "-" if math.isnan(w.disk_per_sim_day) else mib(w.disk_per_sim_day)
+        live = "-" if math.isnan(w.live_per_sim_day) else mib(w.live_per_sim_day)
         lines.append(f"{w.index:>6} {(w.start - s.t0) / 60:>4.0f}-{(w.end - s.t0) / 60:<4.0f} {w.sim_days:>8.2f} "
                      f"{_cell(w.round_p95, '.1f', ' s'):>9} {_cell(w.freshness_p95, '.1f', ' s'):>9} "
-                     f"{_cell(w.query_p95, '.1f', ' ms'):>10} {files:>12} {w.max_files:>9} {per_day:>12}  "
+                     f"{_cell(w.query_p95, '.1f', ' ms'):>10} {files:>12} {w.max_files:>9} {per_day:>12} {live:>12}  "
                      f"{disk}; {memory}")  # fmt: skip
     return lines
 
@@ -164,5 +173,6 @@ def result_line(s: Soak, ws: list[Window]) -> str:
     figures = {"freshness_p95_first_s": first.freshness_p95, "freshness_p95_last_s": last.freshness_p95,
                "query_p95_first_s": first.query_p95 / 1000, "query_p95_last_s": last.query_p95 / 1000,
                "round_p95_last_s": last.round_p95, "max_files_last": float(last.max_files),
-               "disk_per_sim_day_last_mib": last.disk_per_sim_day / 1024 / 1024}  # fmt: skip
+               "disk_per_sim_day_last_mib": last.disk_per_sim_day / 1024 / 1024,
+               "live_per_sim_day_last_mib": last.live_per_sim_day / 1024 / 1024}  # fmt: skip
     return "RESULT " + " ".join(f"{k}={v:.3f}" for k, v in figures.items())

@@ -97,6 +97,8 @@ def test_layer_usage_counts_live_files_from_the_log_and_every_file_on_disk(tmp_p
     usage = layer_usage(tmp_path)
     gold = usage["gold"]
     assert (gold.tables, gold.live_files, gold.data_files) == ({"gym_summary": 1}, 1, 4)
+    live = Path(DeltaTable(str(table)).file_uris()[0].removeprefix("file://"))
+    assert gold.live_bytes == live.stat().st_size  # the compacted file only, not the three it replaced
     assert gold.files == 4 + len(list((table / "_delta_log").iterdir())) and gold.bytes > 0
     assert (usage["_checkpoints"].files, usage["_checkpoints"].bytes) == (1, 10)
     assert usage["bronze"].files == 0
