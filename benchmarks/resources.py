@@ -126,11 +126,12 @@ def live_data(table_dir: Path) -> tuple[int, int]:
     """(data files, their bytes) of the table's current Delta version: what VACUUM may never remove. (0, 0) when it
     cannot be read, e.g. while it is created."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     from deltalake import DeltaTable
 
     try:
         sizes = pa.table(DeltaTable(str(table_dir)).get_add_actions(flatten=True)).column("size_bytes")
-        return len(sizes), int(pa.compute.sum(sizes).as_py() or 0)
+        return len(sizes), int(pc.sum(sizes).as_py() or 0)
     except Exception:  # noqa: BLE001 - a table being created or rewritten this instant is counted at the next sample
         return 0, 0
 

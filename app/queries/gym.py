@@ -38,7 +38,7 @@ def visits_per_gym(f: GymFilters) -> BoundQuery:
     """Per gym; the exercising share counts finished visits only (minutes_in_gym is NULL while inside). Members are
     counted by user_id (a role that sees mac_address masked still counts them), by wristband when unregistered: two
     distinct counts added, as a user id and a MAC address are never equal, so that millions of visits are counted by
-    integer and not by a string made of each visit's id."""
+    integer instead of by a string built from each visit's user id."""
     where, params = gym_where(f)
     return BoundQuery("visits_per_gym", f"""
         SELECT gym, count(*) AS visits,
