@@ -10,9 +10,11 @@ stream's round time, freshness p95, dashboard query p95, files, disk and memory,
 Freshness: from a workout's stop record being produced (the simulator's clock mapped back to the wall clock; up to
 about a second of uncertainty, its start time is kept to the second) to its row being read from gold (polled every
 few seconds). Disk growth per simulated day is given for all files and for the live data (the files of the tables'
-current versions; the rest are superseded files VACUUM keeps for its retention). Targets: after warm-up, the last
-window's freshness p95, dashboard query p95 and both disk growths per simulated day within 1.2x of the first
-window's; every gold table at most 100 files after a maintenance run.
+current versions; the rest are superseded files VACUUM keeps for its retention). Each probe also runs the same
+queries on a copy of the tables frozen at the first probe that could query them: the pipeline slows both alike, so
+their ratio shows what the tables' growth costs apart from what else the two cores are doing. Targets: after warm-up,
+the last window's freshness p95, dashboard query p95 (as measured, and over the frozen copy's) and both disk growths
+per simulated day within 1.2x of the first window's; every gold table at most 100 files after a maintenance run.
 `--minutes 6 --window-minutes 1 --warmup-minutes 1 --maintenance-seconds 90` is a quick check.
 """
 
@@ -98,20 +100,50 @@ class GoldSessions:
                 self.freshness.append((now, now - produced))
 
 
-def probe(engine, settings, sim_at: float, pids: dict[str, int]) -> Probe:
-    """Each page's queries once on the local engine (ms), files per table, disk per layer, memory per process."""
-    from app.engines import DataUnavailable
+def _page_query_ms(engine) -> list[float]:
+    """Each page's queries once on `engine` (ms)."""
     from benchmarks.dashboard_latency import page_queries
+
+    times: list[float] = []
+    for bounds in page_queries(engine).values():
+        for bound in bounds:
+            began = time.perf_counter()
+            engine.query(bound)
+            times.append((time.perf_counter() - began) * 1000)
+    return times
+
+
+def freeze(settings, engine, dest: Path):
+    """A copy of the current version of every table the dashboard's pages read on `engine`, written under dest with
+    deltalake (a consistent snapshot while the pipeline writes); the settings that read it."""
+    from deltalake import write_deltalake
+
+    from benchmarks.dashboard_latency import page_queries
+    from benchmarks.freshness.probe import delta_table
+
+    frozen = replace(settings, lakehouse_dir=dest / "lakehouse", data_dir=dest / "data")
+    tables = {t for bounds in page_queries(engine).values() for b in bounds for t in b.tables}
+    for table in tables:
+        source = delta_table(settings, table.layer, table.name)
+        if source is not None:
+            write_deltalake(str(frozen.table_path(table.layer, table.name)), source.to_pyarrow_table(),
+                            partition_by=list(table.partition_by) or None)  # fmt: skip
+    return frozen
+
+
+def probe(engine, settings, sim_at: float, pids: dict[str, int], reference=None) -> Probe:
+    """Each page's queries once on the local engine (ms), and on `reference` (a frozen copy's engine) when given;
+    files per table, disk per layer, memory per process."""
+    from app.engines import DataUnavailable
     from benchmarks.resources import layer_usage, rss_bytes, tree_rss
 
     at = time.time()
     times: list[float] = []
+    reference_ms: list[float] = []
     try:
-        for bounds in page_queries(engine).values():
-            for bound in bounds:
-                began = time.perf_counter()
-                engine.query(bound)
-                times.append((time.perf_counter() - began) * 1000)
+        times = _page_query_ms(engine)
+        if reference is not None:
+            reference_ms = _page_query_ms(reference)
     except (DataUnavailable, TypeError, IndexError) as exc:  # gold not there or still empty (bounds are None)
         log.info("dashboard probe skipped: %s", exc)
     usage = layer_usage(settings.lakehouse_dir)
@@ -119,7 +151,7 @@ def probe(engine, settings, sim_at: float, pids: dict[str, int]) -> Probe:
     memory = {"pipeline": tree_rss(pids["pipeline"]), "simulator": rss_bytes(pids["simulator"]),
               "soak (dashboard engine)": rss_bytes(os.getpid())}  # fmt: skip
     live = {k: u.live_bytes for k, u in usage.items() if k != "_checkpoints"}
-    return Probe(at, sim_at, times, files, {k: u.bytes for k, u in usage.items()}, memory, live)
+    return Probe(at, sim_at, times, files, {k: u.bytes for k, u in usage.items()}, memory, live, reference_ms)
 
 
 def start_pipeline(settings, args: argparse.Namespace, log_file: Path) -> subprocess.Popen:
@@ -187,6 +219,7 @@ def run(args: argparse.Namespace, settings, workdir: Path) -> Soak:
     control.start(settings, SimulatorConfig(members=args.members, seed=args.seed), speed=speed)
     pipeline = None
     engine = LocalEngine(settings)
+    reference = None  # the engine over a frozen copy of the tables the pages read (`freeze`)
     try:
         sim_started, sim_pid = simulator_clock(settings)
         pipeline = start_pipeline(settings, args, workdir / "pipeline.log")
@@ -207,14 +240,18 @@ def run(args: argparse.Namespace, settings, workdir: Path) -> Soak:
                 raise RuntimeError(f"the pipeline exited with {pipeline.returncode}; see {workdir / 'pipeline.log'}")
             gold.poll()
             if now >= next_probe:
-                probes.append(probe(engine, settings, sim_started + (now - sim_started) * speed, pids))
+                if reference is None and probes and probes[-1].query_ms:  # gold can be queried: freeze a copy
+                    reference = LocalEngine(freeze(settings, engine, workdir / "frozen"))
+                probes.append(probe(engine, settings, sim_started + (now - sim_started) * speed, pids, reference))
                 log.info("probe %d: %d sessions in gold, %d queries", len(probes), len(gold.seen),
                          len(probes[-1].query_ms))  # fmt: skip
                 next_probe += args.probe_seconds
             time.sleep(max(0.0, min(args.poll_seconds, next_probe - time.time())))  # the probe cadence
-        probes.append(probe(engine, settings, sim_started + (time.time() - sim_started) * speed, pids))
+        probes.append(probe(engine, settings, sim_started + (time.time() - sim_started) * speed, pids, reference))
     finally:
         engine.close()
+        if reference is not None:
+            reference.close()
         control.stop(settings, timeout=60)
         if pipeline is not None:
             stop_pipeline(pipeline)

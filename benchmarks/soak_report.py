@@ -25,6 +25,9 @@ class Probe:
     memory: dict[str, int]  # process -> resident bytes
     # layer -> bytes of the tables' current versions: the data itself, without the files VACUUM keeps for a while
     live_bytes: dict[str, int] = field(default_factory=dict)
+    # the same queries, in the same probe, on a copy of the tables frozen at the first probe that could query: they
+    # share the machine with the pipeline as the live ones do, but read data that never grows
+    reference_ms: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -56,6 +59,12 @@ class Window:
     disk_per_sim_day: float  # bytes the lakehouse grew per simulated day over the window
     sim_days: float
     live_per_sim_day: float = math.nan  # bytes the tables' current versions grew per simulated day
+    reference_p95: float = math.nan  # the frozen copy's query p95 in the same probes
+
+    @property
+    def query_vs_reference(self) -> float:
+        """Query p95 over the frozen copy's: what the tables' growth costs, whatever else the machine was doing."""
+        return self.query_p95 / self.reference_p95 if self.reference_p95 > 0 else math.nan
 
 
 def _p95(values: list[float]) -> float:
@@ -89,7 +98,7 @@ def windows(s: Soak) -> list[Window]:
             query_p95=_p95([ms for p in inside for ms in p.query_ms]),
             gold_files=gold, max_files=max(last.table_files.values(), default=0) if last else 0,
             layer_bytes=dict(last.layer_bytes) if last else {}, memory=memory, disk_per_sim_day=grown, sim_days=days,
-            live_per_sim_day=live,
+            live_per_sim_day=live, reference_p95=_p95([ms for p in inside for ms in p.reference_ms]),
         ))  # fmt: skip
         before = last
     return out
@@ -121,6 +130,7 @@ def verdicts(s: Soak, ws: list[Window]) -> list[tuple[str, bool | None]]:
         out.append((f"trend: fewer than two windows after the {s.warmup / 60:g}-min warm-up", None))
     else:
         for name, attr in (("freshness p95", "freshness_p95"), ("dashboard query p95", "query_p95"),
+                           ("dashboard query p95 over its frozen copy's", "query_vs_reference"),
                            ("disk per simulated day", "disk_per_sim_day"),
                            ("live data per simulated day", "live_per_sim_day")):  # fmt: skip
             measured = [w for w in judged if not math.isnan(getattr(w, attr))]  # a window may have no such figure
@@ -147,6 +157,7 @@ def _cell(value: float, fmt: str, unit: str) -> str:
 
 def report_lines(s: Soak, ws: list[Window]) -> list[str]:
     lines = [f"{'window':>6} {'min':>9} {'sim days':>8} {'round p95':>9} {'fresh p95':>9} {'query p95':>10} "
+             f"{'frozen p95':>10} "
              f"{'gold files':>12} {'max files':>9} {'disk/sim day':>12} {'live/sim day':>12}  "
              "disk per layer; peak memory"]  # fmt: skip
     for w in ws:
@@ -157,7 +168,8 @@ def report_lines(s: Soak, ws: list[Window]) -> list[str]:
         live = "-" if math.isnan(w.live_per_sim_day) else mib(w.live_per_sim_day)
         lines.append(f"{w.index:>6} {(w.start - s.t0) / 60:>4.0f}-{(w.end - s.t0) / 60:<4.0f} {w.sim_days:>8.2f} "
                      f"{_cell(w.round_p95, '.1f', ' s'):>9} {_cell(w.freshness_p95, '.1f', ' s'):>9} "
-                     f"{_cell(w.query_p95, '.1f', ' ms'):>10} {files:>12} {w.max_files:>9} {per_day:>12} {live:>12}  "
+                     f"{_cell(w.query_p95, '.1f', ' ms'):>10} {_cell(w.reference_p95, '.1f', ' ms'):>10} "
+                     f"{files:>12} {w.max_files:>9} {per_day:>12} {live:>12}  "
                      f"{disk}; {memory}")  # fmt: skip
     return lines
 
@@ -172,6 +184,7 @@ def result_line(s: Soak, ws: list[Window]) -> str:
     first, last = judged[0], judged[-1]
     figures = {"freshness_p95_first_s": first.freshness_p95, "freshness_p95_last_s": last.freshness_p95,
                "query_p95_first_s": first.query_p95 / 1000, "query_p95_last_s": last.query_p95 / 1000,
+               "query_vs_frozen_first": first.query_vs_reference, "query_vs_frozen_last": last.query_vs_reference,
                "round_p95_last_s": last.round_p95, "max_files_last": float(last.max_files),
                "disk_per_sim_day_last_mib": last.disk_per_sim_day / 1024 / 1024,
                "live_per_sim_day_last_mib": last.live_per_sim_day / 1024 / 1024}  # fmt: skip
