@@ -34,7 +34,16 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.soak_report import Probe, Soak, report_lines, result_line, verdict_lines, verdicts, windows
+from benchmarks.soak_report import (
+    Probe,
+    Soak,
+    report_lines,
+    result_line,
+    slowest_queries,
+    verdict_lines,
+    verdicts,
+    windows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,17 +109,19 @@ class GoldSessions:
                 self.freshness.append((now, now - produced))
 
 
-def _page_query_ms(engine) -> list[float]:
-    """Each page's queries once on `engine` (ms)."""
+def _page_query_ms(engine) -> tuple[list[str], list[float]]:
+    """Each page's queries once on `engine`: their names and times (ms)."""
     from benchmarks.dashboard_latency import page_queries
 
+    names: list[str] = []
     times: list[float] = []
-    for bounds in page_queries(engine).values():
+    for page, bounds in page_queries(engine).items():
         for bound in bounds:
             began = time.perf_counter()
             engine.query(bound)
             times.append((time.perf_counter() - began) * 1000)
-    return times
+            names.append(f"{page}: {bound.name}")
+    return names, times
 
 
 def freeze(settings, engine, dest: Path):
@@ -138,12 +149,13 @@ def probe(engine, settings, sim_at: float, pids: dict[str, int], reference=None)
     from benchmarks.resources import layer_usage, rss_bytes, tree_rss
 
     at = time.time()
+    names: list[str] = []
     times: list[float] = []
     reference_ms: list[float] = []
     try:
-        times = _page_query_ms(engine)
+        names, times = _page_query_ms(engine)
         if reference is not None:
-            reference_ms = _page_query_ms(reference)
+            reference_ms = _page_query_ms(reference)[1]
     except (DataUnavailable, TypeError, IndexError) as exc:  # gold not there or still empty (bounds are None)
         log.info("dashboard probe skipped: %s", exc)
     usage = layer_usage(settings.lakehouse_dir)
@@ -151,7 +163,7 @@ def probe(engine, settings, sim_at: float, pids: dict[str, int], reference=None)
     memory = {"pipeline": tree_rss(pids["pipeline"]), "simulator": rss_bytes(pids["simulator"]),
               "soak (dashboard engine)": rss_bytes(os.getpid())}  # fmt: skip
     live = {k: u.live_bytes for k, u in usage.items() if k != "_checkpoints"}
-    return Probe(at, sim_at, times, files, {k: u.bytes for k, u in usage.items()}, memory, live, reference_ms)
+    return Probe(at, sim_at, times, files, {k: u.bytes for k, u in usage.items()}, memory, live, reference_ms, names)
 
 
 def start_pipeline(settings, args: argparse.Namespace, log_file: Path) -> subprocess.Popen:
@@ -284,7 +296,7 @@ def main(argv: list[str]) -> int:
           f"({speed_of(args.simulated_days, args.minutes):.0f}x), {args.members} members, maintenance every "
           f"{args.maintenance_seconds:g} s ({len(soak.maintenance)} runs), {len(soak.probes)} probes, "
           f"{len(soak.freshness)} sessions seen in gold")  # fmt: skip
-    print("\n".join(report_lines(soak, ws) + verdict_lines(verdicts(soak, ws)) + loads))
+    print("\n".join(report_lines(soak, ws) + slowest_queries(soak, ws) + verdict_lines(verdicts(soak, ws)) + loads))
     print(result_line(soak, ws))
     return 0
 

@@ -28,6 +28,7 @@ class Probe:
     # the same queries, in the same probe, on a copy of the tables frozen at the first probe that could query: they
     # share the machine with the pipeline as the live ones do, but read data that never grows
     reference_ms: list[float] = field(default_factory=list)
+    query_names: list[str] = field(default_factory=list)  # "page: query" of each query_ms (and reference_ms) entry
 
 
 @dataclass
@@ -171,6 +172,31 @@ def report_lines(s: Soak, ws: list[Window]) -> list[str]:
                      f"{_cell(w.query_p95, '.1f', ' ms'):>10} {_cell(w.reference_p95, '.1f', ' ms'):>10} "
                      f"{files:>12} {w.max_files:>9} {per_day:>12} {live:>12}  "
                      f"{disk}; {memory}")  # fmt: skip
+    return lines
+
+
+def slowest_queries(s: Soak, ws: list[Window], count: int = 5) -> list[str]:
+    """The `count` queries slowest at p95 in the last window after warm-up, beside their p95 in the first window after
+    warm-up and on the frozen copy in the last window: which query grew."""
+    judged = [w for w in ws if w.start >= s.t0 + s.warmup - 1e-6]
+    if len(judged) < 2:
+        return []
+    first, last = judged[0], judged[-1]
+
+    def per_query(w: Window, attr: str) -> dict[str, float]:
+        times: dict[str, list[float]] = {}
+        for p in s.probes:
+            if w.start <= p.at < w.end or (w is ws[-1] and p.at == w.end):
+                for name, ms in zip(p.query_names, getattr(p, attr), strict=False):
+                    times.setdefault(name, []).append(ms)
+        return {name: _p95(values) for name, values in times.items()}
+
+    now, then, frozen = per_query(last, "query_ms"), per_query(first, "query_ms"), per_query(last, "reference_ms")
+    lines = [f"slowest queries at p95 in window {last.index}, beside window {first.index} and the frozen copy in "
+             f"window {last.index}:"]  # fmt: skip
+    for name in sorted(now, key=now.__getitem__, reverse=True)[:count]:
+        cells = [_cell(figures.get(name, math.nan), ".1f", " ms") for figures in (now, then, frozen)]
+        lines.append(f"  {name:<44} " + " ".join(f"{c:>10}" for c in cells))
     return lines
 
 

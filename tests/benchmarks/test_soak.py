@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks.__main__ import parse_result
 from benchmarks.soak import parse_args, speed_of
-from benchmarks.soak_report import DAY, Probe, Soak, report_lines, result_line, verdicts, windows
+from benchmarks.soak_report import DAY, Probe, Soak, report_lines, result_line, slowest_queries, verdicts, windows
 
 MIB = 1024 * 1024
 T0 = 1_800_000_000.0
@@ -80,6 +80,17 @@ def test_a_slower_machine_slows_the_frozen_copy_too_and_the_ratio_stays_flat() -
     assert checks["dashboard query p95 over its frozen copy's: window 2 is 1.00x window 1's (target <= 1.2x)"] is True
     s.probes[6].reference_ms = []  # a probe whose copy could not be queried adds nothing to its window
     assert windows(s)[2].reference_p95 == 10
+
+
+def test_the_slowest_queries_of_the_last_window_are_listed_beside_the_first_window_and_the_frozen_copy() -> None:
+    s = soak([10, 10, 10, 10, 10, 40, 40], [10 * m for m in range(7)], [5] * 7)
+    for p in s.probes:
+        p.query_names = ["Gym usage: occupancy", "Operations: bronze_offsets"]
+    lines = slowest_queries(s, windows(s), count=1)
+    assert lines[0] == "slowest queries at p95 in window 2, beside window 1 and the frozen copy in window 2:"
+    assert lines[1].split() == ["Operations:", "bronze_offsets", "40.0", "ms", "10.0", "ms", "5.0", "ms"]
+    s.end = T0 + 110  # one window: nothing to compare
+    assert slowest_queries(s, windows(s)) == []
 
 
 def test_a_run_too_short_to_judge_says_so() -> None:
