@@ -10,10 +10,15 @@ memory limit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from core.contract import Table
+
+log = logging.getLogger(__name__)
 
 FILE_COLUMN = "_delta_file"  # which Delta data file a mirrored row came from
 
@@ -98,3 +103,39 @@ def apply(cursor, table: Table, view: str, changes: FileChanges, order_by: str |
     except BaseException:
         cursor.rollback()
         raise
+
+
+def log_identity(table_path: Path) -> tuple[int, int] | None:
+    """Which log a Delta table has: its first commit file's inode and modification time (a table removed and created
+    anew has another), or None once log clean-up has removed that file."""
+    try:
+        st = (table_path / "_delta_log" / f"{0:020d}.json").stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+class KeptTables:
+    """Each table's DeltaTable from its last check. Opening a table reads its last checkpoint and every commit after
+    it; bringing a kept one up to date reads only the commits made since. A table is opened anew the first time,
+    when its log was started again (removed and created anew: another first commit), when its first commit is no
+    longer there to tell, or when the update fails. Not thread-safe: the caller holds its lock."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[Any, tuple[int, int]]] = {}
+
+    def latest(self, key: str, path: Path, open_table: Callable[[], Any]):
+        identity = log_identity(path)
+        kept = self._kept.get(key)
+        if kept is not None and identity is not None and kept[1] == identity:
+            try:
+                kept[0].update_incremental()
+                return kept[0]
+            except Exception:  # noqa: BLE001 - whatever the update met, a table opened anew is the answer
+                log.info("%s: reopened after a failed update", key, exc_info=True)
+        table = open_table()
+        if identity is None:
+            self._kept.pop(key, None)
+        else:
+            self._kept[key] = (table, identity)
+        return table

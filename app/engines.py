@@ -23,7 +23,16 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
-from app.delta_mirror import FileChanges, NotMirrorable, apply, file_changes, mirror_name, version_files, view_sql
+from app.delta_mirror import (
+    FileChanges,
+    KeptTables,
+    NotMirrorable,
+    apply,
+    file_changes,
+    mirror_name,
+    version_files,
+    view_sql,
+)
 from app.queries import BoundQuery, render, to_dollar_params
 from core.connections import DatabricksOAuth
 from core.contract import Table, render_refs
@@ -136,6 +145,7 @@ class LocalEngine:
         self._files: dict[str, frozenset[str]] = {}  # the data files of that version, for mirrored tables
         self._loading: set[str] = set()  # tables whose mirror is moving to a newer version in the background
         self._checked: dict[str, float] = {}
+        self._tables = KeptTables()  # the DeltaTable of each table's last check, brought up to date at the next
 
     def shown_version(self, table: Table) -> int | None:
         """The Delta version the table's view shows now (None before its first query)."""
@@ -164,7 +174,7 @@ class LocalEngine:
         now = time.monotonic()
         if key in self._versions and now - self._checked.get(key, 0.0) < self.recheck_seconds:
             return
-        dt = self._open(table)
+        dt = self._tables.latest(key, self._path(table), lambda: self._open(table))
         version = dt.version()
         self._checked[key] = now
         if self._versions.get(key) == version or key in self._loading:

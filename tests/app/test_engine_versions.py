@@ -5,6 +5,7 @@ and its memory stays under its limit while the table is larger. Real Delta table
 from __future__ import annotations
 
 import gc
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -107,6 +108,30 @@ def test_a_commit_without_data_files_keeps_the_rows(engine: LocalEngine, gold: s
     before = current(engine, gold)
     DeltaTable(gold).alter.set_table_properties({"delta.logRetentionDuration": "interval 30 days"})
     assert current(engine, gold) == before
+
+
+def test_later_versions_are_read_from_the_commits_since_the_last_check_not_by_opening_the_table_again(
+    engine: LocalEngine, gold: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = []
+    real_open = engine._open
+    monkeypatch.setattr(engine, "_open", lambda table: opened.append(table) or real_open(table))
+    current(engine, gold)
+    for first in (6, 9, 12):
+        write_deltalake(gold, sessions(first, 3), mode="append")
+        assert current(engine, gold) == rows(sessions(1, first + 2))
+    assert len(opened) == 1
+
+
+def test_a_table_removed_and_created_anew_is_read_from_its_new_log(engine: LocalEngine, gold: str) -> None:
+    write_deltalake(gold, sessions(6, 3), mode="append")
+    write_deltalake(gold, sessions(9, 3), mode="append")
+    assert len(current(engine, gold)) == 11  # version 2
+    shutil.rmtree(gold)
+    write_deltalake(gold, sessions(100, 2, bpm=90.0))  # a new log, whose version 3 follows the old version 2
+    for first in (102, 104, 106):
+        write_deltalake(gold, sessions(first, 2, bpm=90.0), mode="append")
+    assert current(engine, gold) == rows(sessions(100, 8, bpm=90.0))
 
 
 def test_an_engine_never_closed_leaves_no_folder_behind(tmp_path: Path, gold: str) -> None:
