@@ -15,6 +15,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
+
+import pyarrow as pa
 
 from core.contract import Table
 
@@ -58,6 +61,45 @@ def version_files(table: Table, dt) -> frozenset[str]:
     if dt.metadata().configuration.get("delta.columnMapping.mode", "none") != "none":
         raise NotMirrorable(f"{table.full_name} maps column names")
     return frozenset(dt.file_uris())
+
+
+def scan_sql(table: Table, dt, view: str) -> str:
+    """A view that reads the version's data files in place with DuckDB (no copy, no Arrow dataset to build), columns
+    as the contract types them and partition columns from the log; NotMirrorable when a plain read of the files
+    would not give the version's rows, or there are none."""
+    if "deletionVectors" in (dt.protocol().reader_features or []):
+        raise NotMirrorable(f"{table.full_name} may have deletion vectors")
+    if dt.metadata().configuration.get("delta.columnMapping.mode", "none") != "none":
+        raise NotMirrorable(f"{table.full_name} maps column names")
+    actions = pa.table(dt.get_add_actions(flatten=True))
+    if not actions.num_rows:
+        raise NotMirrorable(f"{table.full_name} has no data file")
+    root = Path(unquote(urlparse(dt.table_uri).path))
+    files = [str(root / unquote(p)) for p in actions.column("path").to_pylist()]
+    present = set(pa.schema(dt.schema()).names)
+    unread = [c.name for c in table.columns if c.type not in _DUCKDB_TYPES or c.name not in present]
+    if unread:
+        raise NotMirrorable(f"{table.full_name}: {', '.join(unread)} cannot be read as the contract types them")
+    parts = [c for c in table.columns if c.name in table.partition_by]
+    data = [c for c in table.columns if c.name not in table.partition_by]
+    casts = [f'CAST(d."{c.name}" AS {_DUCKDB_TYPES[c.type]}) AS "{c.name}"' for c in data]
+    read = (f"read_parquet([{', '.join(_literal(f) for f in files)}], filename = true, union_by_name = true, "
+            f"hive_partitioning = false) d")  # fmt: skip
+    if parts:
+        values = actions.select([f"partition.{c.name}" for c in parts]).to_pylist()
+        rows = ", ".join(f"({_literal(f)}, {', '.join(_literal(v) for v in row.values())})"
+                         for f, row in zip(files, values, strict=True))  # fmt: skip
+        names = ", ".join(f'"{c.name}"' for c in parts)
+        read += f" JOIN (VALUES {rows}) AS p(filename, {names}) USING (filename)"
+        casts += [f'CAST(p."{c.name}" AS {_DUCKDB_TYPES[c.type]}) AS "{c.name}"' for c in parts]
+    order = {c.name: i for i, c in enumerate(table.columns)}
+    casts.sort(key=lambda expr: order[expr.rsplit(" AS ", 1)[1].strip('"')])
+    return f"CREATE OR REPLACE VIEW {view} AS SELECT {', '.join(casts)} FROM {read}"
+
+
+def _literal(value: object) -> str:
+    """A SQL literal of a path or a partition value (NULL for a null partition)."""
+    return "NULL" if value is None else "'" + str(value).replace("'", "''") + "'"
 
 
 def mirror_name(view: str) -> str:

@@ -30,6 +30,7 @@ from app.delta_mirror import (
     apply,
     file_changes,
     mirror_name,
+    scan_sql,
     version_files,
     view_sql,
 )
@@ -196,13 +197,16 @@ class LocalEngine:
                              name=f"load-{local_view_name(table)}").start()  # fmt: skip
 
     def _scan(self, table: Table, dt, version: int) -> None:
-        """The view reads the version's files through deltalake's Arrow dataset at every query (no copy)."""
+        """The view reads the version's files in place at every query (no copy): with DuckDB's Parquet reader, or
+        through deltalake's Arrow dataset where a plain read of the files would not give the version's rows."""
         view = local_view_name(table)
-        dataset = dt.to_pyarrow_dataset()
-        raw = f"_raw_{view}"
-        self._con.register(raw, dataset)
-        self._con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {', '.join(_naive_utc(dataset.schema))} "
-                          f"FROM {raw}")  # fmt: skip
+        try:
+            self._con.execute(scan_sql(table, dt, view))
+        except NotMirrorable:
+            dataset = dt.to_pyarrow_dataset()
+            self._con.register(f"_raw_{view}", dataset)
+            self._con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {', '.join(_naive_utc(dataset.schema))} "
+                              f"FROM _raw_{view}")  # fmt: skip
         if self._files.pop(table.full_name, None) is not None:
             self._con.execute(f"DROP TABLE IF EXISTS {mirror_name(view)}")
         self._versions[table.full_name] = version
