@@ -185,7 +185,7 @@ class LocalEngine:
             try:
                 files = version_files(table, dt)
             except NotMirrorable as exc:
-                log.warning("local engine: %s; scanning it through deltalake instead", exc)
+                log.warning("local engine: %s; reading its files in place instead", exc)
         if files is None:
             self._scan(table, dt, version)
         elif key not in self._files:
