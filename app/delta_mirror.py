@@ -80,21 +80,18 @@ def scan_sql(table: Table, dt, view: str) -> str:
     unread = [c.name for c in table.columns if c.type not in _DUCKDB_TYPES or c.name not in present]
     if unread:
         raise NotMirrorable(f"{table.full_name}: {', '.join(unread)} cannot be read as the contract types them")
-    parts = [c for c in table.columns if c.name in table.partition_by]
-    data = [c for c in table.columns if c.name not in table.partition_by]
-    casts = [f'CAST(d."{c.name}" AS {_DUCKDB_TYPES[c.type]}) AS "{c.name}"' for c in data]
+    parts = [c.name for c in table.columns if c.name in table.partition_by]
     read = (f"read_parquet([{', '.join(_literal(f) for f in files)}], filename = true, union_by_name = true, "
             f"hive_partitioning = false) d")  # fmt: skip
-    if parts:
-        values = actions.select([f"partition.{c.name}" for c in parts]).to_pylist()
+    if parts:  # the files do not hold their partition values: a row of them per file, from the log
+        values = actions.select([f"partition.{name}" for name in parts]).to_pylist()
         rows = ", ".join(f"({_literal(f)}, {', '.join(_literal(v) for v in row.values())})"
                          for f, row in zip(files, values, strict=True))  # fmt: skip
-        names = ", ".join(f'"{c.name}"' for c in parts)
+        names = ", ".join(f'"{n}"' for n in parts)
         read += f" JOIN (VALUES {rows}) AS p(filename, {names}) USING (filename)"
-        casts += [f'CAST(p."{c.name}" AS {_DUCKDB_TYPES[c.type]}) AS "{c.name}"' for c in parts]
-    order = {c.name: i for i, c in enumerate(table.columns)}
-    casts.sort(key=lambda expr: order[expr.rsplit(" AS ", 1)[1].strip('"')])
-    return f"CREATE OR REPLACE VIEW {view} AS SELECT {', '.join(casts)} FROM {read}"
+    columns = ", ".join(f'CAST({"p" if c.name in parts else "d"}."{c.name}" AS {_DUCKDB_TYPES[c.type]}) AS "{c.name}"'
+                        for c in table.columns)  # fmt: skip
+    return f"CREATE OR REPLACE VIEW {view} AS SELECT {columns} FROM {read}"
 
 
 def _literal(value: object) -> str:
