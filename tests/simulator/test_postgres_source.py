@@ -71,14 +71,18 @@ def test_live_writes_its_registrations_and_changes_through_two_writers(settings,
     config = SimulatorConfig(members=30, seed=4, rest_interval=0, profile_update_rate=0.9)
     run_history(on_pg, config, days=1, end=END, progress=False)
     before = pg_rows(postgres_db.conninfo, "profile_changes")
+    registered = len(pg_rows(postgres_db.conninfo, "registrations"))
 
     stats = run_live(on_pg, replace(config, members=35), speed=86_400.0, duration=2.0)
 
     after = pg_rows(postgres_db.conninfo, "profile_changes")
     assert after[: len(before)] == before
-    assert stats.registrations == 5 and len(after) - len(before) == stats.profile_changes > 5
+    # the five members the bigger population adds, and any new member the simulated days brought (a few per
+    # thousand members a day, drawn per simulated day: whether one comes depends on the day the test runs)
+    assert stats.registrations >= 5
+    assert len(after) - len(before) == stats.profile_changes > 5
     assert [row[0] for row in after] == list(range(1, len(after) + 1))  # no key lost, none twice
-    assert len(pg_rows(postgres_db.conninfo, "registrations")) == 35
+    assert len(pg_rows(postgres_db.conninfo, "registrations")) == registered + stats.registrations
 
 
 def test_a_batch_is_cut_into_consecutive_parts_keeping_a_registration_with_its_first_profile():
