@@ -56,10 +56,7 @@ def version_files(table: Table, dt) -> frozenset[str]:
     read of them would not give the version's rows."""
     if table.partition_by:
         raise NotMirrorable(f"{table.full_name} is partitioned: its partition columns are not in its files")
-    if "deletionVectors" in (dt.protocol().reader_features or []):
-        raise NotMirrorable(f"{table.full_name} may have deletion vectors")
-    if dt.metadata().configuration.get("delta.columnMapping.mode", "none") != "none":
-        raise NotMirrorable(f"{table.full_name} maps column names")
+    _check_plain_files(table, dt)
     return frozenset(dt.file_uris())
 
 
@@ -67,10 +64,7 @@ def scan_sql(table: Table, dt, view: str) -> str:
     """A view that reads the version's data files in place with DuckDB (no copy, no Arrow dataset to build), columns
     as the contract types them and partition columns from the log; NotMirrorable when a plain read of the files
     would not give the version's rows, or there are none."""
-    if "deletionVectors" in (dt.protocol().reader_features or []):
-        raise NotMirrorable(f"{table.full_name} may have deletion vectors")
-    if dt.metadata().configuration.get("delta.columnMapping.mode", "none") != "none":
-        raise NotMirrorable(f"{table.full_name} maps column names")
+    _check_plain_files(table, dt)
     actions = pa.table(dt.get_add_actions(flatten=True))
     if not actions.num_rows:
         raise NotMirrorable(f"{table.full_name} has no data file")
@@ -97,6 +91,14 @@ def scan_sql(table: Table, dt, view: str) -> str:
 def _literal(value: object) -> str:
     """A SQL literal of a path or a partition value (NULL for a null partition)."""
     return "NULL" if value is None else "'" + str(value).replace("'", "''") + "'"
+
+
+def _check_plain_files(table: Table, dt) -> None:
+    """NotMirrorable when the version's rows are not those of its Parquet files read as they are."""
+    if "deletionVectors" in (dt.protocol().reader_features or []):
+        raise NotMirrorable(f"{table.full_name} may have deletion vectors")
+    if dt.metadata().configuration.get("delta.columnMapping.mode", "none") != "none":
+        raise NotMirrorable(f"{table.full_name} maps column names")
 
 
 def mirror_name(view: str) -> str:
