@@ -72,13 +72,23 @@ def _p95(values: list[float]) -> float:
     return percentile(values, 95) if values else math.nan
 
 
+def _probes_in(s: Soak, lo: float, hi: float, last: bool) -> list[Probe]:
+    """The probes of the window [lo, hi); the last window also takes the probe at its end."""
+    return [p for p in s.probes if lo <= p.at < hi or (last and p.at == hi)]
+
+
+def _judged(s: Soak, ws: list[Window]) -> list[Window]:
+    """The windows after warm-up."""
+    return [w for w in ws if w.start >= s.t0 + s.warmup - 1e-6]
+
+
 def windows(s: Soak) -> list[Window]:
     out: list[Window] = []
     count = max(1, math.ceil((s.end - s.t0) / s.window - 1e-9))
     before: Probe | None = None
     for i in range(count):
         lo, hi = s.t0 + i * s.window, min(s.end, s.t0 + (i + 1) * s.window)
-        inside = [p for p in s.probes if lo <= p.at < hi or (i == count - 1 and p.at == hi)]
+        inside = _probes_in(s, lo, hi, last=i == count - 1)
         last = inside[-1] if inside else before
         first = before or (inside[0] if inside else None)
         grown, live, days = math.nan, math.nan, 0.0
@@ -125,7 +135,7 @@ def gold_files_after_maintenance(s: Soak) -> list[tuple[float, int]]:
 
 def verdicts(s: Soak, ws: list[Window]) -> list[tuple[str, bool | None]]:
     """(what, met) per target; met is None when the run cannot judge it (too short, nothing measured)."""
-    judged = [w for w in ws if w.start >= s.t0 + s.warmup - 1e-6]
+    judged = _judged(s, ws)
     out: list[tuple[str, bool | None]] = []
     if len(judged) < 2:
         out.append((f"trend: fewer than two windows after the {s.warmup / 60:g}-min warm-up", None))
@@ -178,17 +188,16 @@ def report_lines(s: Soak, ws: list[Window]) -> list[str]:
 def slowest_queries(s: Soak, ws: list[Window], count: int = 5) -> list[str]:
     """The `count` queries slowest at p95 in the last window after warm-up, beside their p95 in the first window after
     warm-up and on the frozen copy in the last window: which query grew."""
-    judged = [w for w in ws if w.start >= s.t0 + s.warmup - 1e-6]
+    judged = _judged(s, ws)
     if len(judged) < 2:
         return []
     first, last = judged[0], judged[-1]
 
     def per_query(w: Window, attr: str) -> dict[str, float]:
         times: dict[str, list[float]] = {}
-        for p in s.probes:
-            if w.start <= p.at < w.end or (w is ws[-1] and p.at == w.end):
-                for name, ms in zip(p.query_names, getattr(p, attr), strict=False):
-                    times.setdefault(name, []).append(ms)
+        for p in _probes_in(s, w.start, w.end, last=w is ws[-1]):
+            for name, ms in zip(p.query_names, getattr(p, attr), strict=False):
+                times.setdefault(name, []).append(ms)
         return {name: _p95(values) for name, values in times.items()}
 
     now, then, frozen = per_query(last, "query_ms"), per_query(first, "query_ms"), per_query(last, "reference_ms")
@@ -206,7 +215,7 @@ def verdict_lines(checks: list[tuple[str, bool | None]]) -> list[str]:
 
 
 def result_line(s: Soak, ws: list[Window]) -> str:
-    judged = [w for w in ws if w.start >= s.t0 + s.warmup - 1e-6] or ws
+    judged = _judged(s, ws) or ws
     first, last = judged[0], judged[-1]
     figures = {"freshness_p95_first_s": first.freshness_p95, "freshness_p95_last_s": last.freshness_p95,
                "query_p95_first_s": first.query_p95 / 1000, "query_p95_last_s": last.query_p95 / 1000,
